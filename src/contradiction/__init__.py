@@ -1,0 +1,1 @@
+"""Multilingual NLI: data preparation, training and serving."""

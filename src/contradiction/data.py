@@ -1,0 +1,276 @@
+"""Load, validate, split and save the Kaggle "Contradictory, My Dear Watson" CSV files."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import random
+import shutil
+import tempfile
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import datasets
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+
+from contradiction.errors import UserError
+from contradiction.files import write_json
+from contradiction.labels import LABELS
+
+TEXT_COLUMNS = ("premise", "hypothesis")
+TEST_COLUMNS = ("id", "premise", "hypothesis", "lang_abv", "language")
+TRAIN_COLUMNS = (*TEST_COLUMNS, "label")
+REPORT_FILE = "data_report.json"
+
+
+class DataError(UserError):
+    """A CSV file the project cannot use; the message names the file, the row and the problem."""
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_header(path: Path) -> list[str]:
+    """Check that `path` exists, is UTF-8 and has a header line; return its column names."""
+    if not path.is_file():
+        raise DataError(f"{path}: no such file; pass the path of the competition CSV (e.g. train.csv).")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise DataError(f"{path}: line {line} is not valid UTF-8; re-save the file with UTF-8 encoding.") from None
+    if not text.strip():
+        raise DataError(f"{path}: the file is empty; it needs a header line and at least one row.")
+    lines = text.splitlines()
+    header = next(csv.reader([lines[0]]))
+    if not any(line.strip() for line in lines[1:]):
+        raise DataError(f"{path}: the file has a header but no rows; add at least one row.")
+    return [name.strip() for name in header]
+
+
+def check_columns(path: Path, header: list[str], required: tuple[str, ...]) -> None:
+    missing = [c for c in required if c not in header]
+    if not missing:
+        return
+    hint = ""
+    if len(header) == 1 and ";" in header[0]:
+        hint = " (the file seems to use ';' as separator; save it with ',')"
+    raise DataError(
+        f"{path}: missing column(s) {', '.join(missing)}{hint}; the header must include {', '.join(required)}."
+    )
+
+
+def load_csv(path: str | Path, labelled: bool) -> Dataset:
+    """Load one competition CSV with `datasets`, strip the texts and validate every row.
+
+    Args:
+        path: a CSV in the competition schema.
+        labelled: True for training data (a `label` column of 0, 1 or 2 is required).
+
+    Raises:
+        DataError: one sentence naming the file, the row and the problem.
+    """
+    path = Path(path)
+    required = TRAIN_COLUMNS if labelled else TEST_COLUMNS
+    header = read_header(path)
+    check_columns(path, header, required)
+    # every column read as text: ids such as "1e10" must not become floats, "NA" must not become missing
+    features = Features({name: Value("string") for name in required})
+    try:
+        ds = datasets.load_dataset(
+            "csv",
+            data_files=str(path),
+            split="train",
+            features=features,
+            usecols=list(required),
+            keep_default_na=False,
+            encoding="utf-8-sig",
+        )
+    except Exception as err:  # pandas' parser errors come in many types
+        raise DataError(
+            f"{path}: could not be parsed as CSV ({str(err).splitlines()[0]}); check its quoting."
+        ) from None
+    if len(ds) == 0:
+        raise DataError(f"{path}: the file has a header but no rows; add at least one row.")
+
+    ds = ds.map(_strip_texts, batched=True, desc=f"Cleaning {path.name}")
+    _validate_rows(path, ds, labelled)
+    if labelled:
+        ds = ds.map(lambda b: {"label": [int(v) for v in b["label"]]}, batched=True)
+        ds = ds.cast_column("label", ClassLabel(names=list(LABELS)))
+    return ds
+
+
+def _strip_texts(batch: dict) -> dict:
+    # the real data has trailing spaces; ids, language codes and labels get the same treatment
+    return {k: [(v or "").strip() for v in vals] for k, vals in batch.items()}
+
+
+def _validate_rows(path: Path, ds: Dataset, labelled: bool) -> None:
+    ids = ds["id"]
+
+    def where(i: int) -> str:
+        return f"row {i + 1} (id {ids[i]!r})" if ids[i] else f"row {i + 1}"
+
+    for i, value in enumerate(ids):
+        if not value:
+            raise DataError(f"{path}: row {i + 1} has an empty id; give every row a unique id.")
+    for column in TEXT_COLUMNS:
+        for i, text in enumerate(ds[column]):
+            if not text:
+                raise DataError(f"{path}: {where(i)} has an empty {column}; fill it in or remove the row.")
+    for column in ("lang_abv", "language"):
+        for i, value in enumerate(ds[column]):
+            if not value:
+                raise DataError(f"{path}: {where(i)} has an empty {column}; fill it in or remove the row.")
+    if labelled:
+        allowed = {str(i) for i in range(len(LABELS))}
+        for i, value in enumerate(ds["label"]):
+            if value not in allowed:
+                raise DataError(
+                    f"{path}: {where(i)} has label {value!r}; labels must be 0 (entailment), 1 (neutral) "
+                    "or 2 (contradiction)."
+                )
+    seen: dict[str, int] = {}
+    for i, value in enumerate(ids):
+        if value in seen:
+            raise DataError(f"{path}: {where(i)} repeats the id of row {seen[value] + 1}; ids must be unique.")
+        seen[value] = i
+
+
+def _check_validation_size(validation_size: float) -> None:
+    if not 0 < validation_size < 1:
+        raise UserError(f"--validation_size {validation_size} must be between 0 and 1, e.g. 0.1.")
+
+
+def stratified_split(ds: Dataset, validation_size: float, seed: int) -> DatasetDict:
+    """Split `ds` into train and validation, stratified by (language, label).
+
+    Every (language, label) group of two or more rows gives at least one row to each side, so every
+    language appears in both splits. The same seed gives the same split.
+    """
+    _check_validation_size(validation_size)
+    groups: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for i, (lang, label) in enumerate(zip(ds["lang_abv"], ds["label"], strict=True)):
+        groups[(lang, label)].append(i)
+    rng = random.Random(seed)
+    train_idx: list[int] = []
+    val_idx: list[int] = []
+    for key in sorted(groups):  # sorted for determinism: dict order follows the file
+        idx = groups[key]
+        rng.shuffle(idx)
+        n_val = round(len(idx) * validation_size)
+        if len(idx) >= 2:
+            n_val = min(max(n_val, 1), len(idx) - 1)
+        else:
+            n_val = 0
+        val_idx += idx[:n_val]
+        train_idx += idx[n_val:]
+    return DatasetDict(train=ds.select(sorted(train_idx)), validation=ds.select(sorted(val_idx)))
+
+
+def prepare(
+    train_file: str | Path,
+    test_file: str | Path | None = None,
+    validation_size: float = 0.1,
+    seed: int = 42,
+) -> tuple[DatasetDict, dict]:
+    """Load and validate the CSV files, split train, and build the data report.
+
+    Returns:
+        The `DatasetDict` (train, validation and, with `test_file`, test) and the report (as JSON data).
+    """
+    _check_validation_size(validation_size)
+    labelled = load_csv(train_file, labelled=True)
+    splits = stratified_split(labelled, validation_size, seed)
+    files = [{"role": "train", "path": str(train_file), "rows": len(labelled)}]
+    if test_file is not None:
+        splits["test"] = load_csv(test_file, labelled=False)
+        files.append({"role": "test", "path": str(test_file), "rows": len(splits["test"])})
+    for entry in files:
+        entry["sha256"] = file_sha256(entry["path"])
+    return splits, build_report(splits, files, validation_size, seed)
+
+
+def build_report(splits: DatasetDict, files: list[dict], validation_size: float, seed: int) -> dict:
+    """Rows per split x language x label, plus the input files' hashes, so a model traces to its data."""
+    counts: dict[str, dict[str, dict[str, int]]] = {}
+    for name, ds in splits.items():
+        labels = ds["label"] if "label" in ds.column_names else [None] * len(ds)
+        per_lang: dict[str, Counter] = defaultdict(Counter)
+        for lang, label in zip(ds["language"], labels, strict=True):
+            per_lang[lang][LABELS[label] if label is not None else "unlabelled"] += 1
+        counts[name] = {lang: dict(sorted(c.items())) for lang, c in sorted(per_lang.items())}
+    return {
+        "files": files,
+        "validation_size": validation_size,
+        "seed": seed,
+        "rows": {name: len(ds) for name, ds in splits.items()},
+        "languages": sorted({lang for split in counts.values() for lang in split}),
+        "counts": counts,
+    }
+
+
+def format_report(report: dict) -> str:
+    """The data report as a readable table: one row per language, one column per split (and label)."""
+    splits = list(report["counts"])
+    columns: list[tuple[str, str]] = []
+    for split in splits:
+        names = list(LABELS) if split != "test" else ["unlabelled"]
+        columns += [(split, n) for n in names]
+    heads = [f"{s}:{n}" if n != "unlabelled" else s for s, n in columns]
+    width = max(len(lang) for lang in report["languages"] + ["language", "total"])
+    lines = ["language".ljust(width) + "".join(h.rjust(max(len(h), 6) + 2) for h in heads)]
+    totals = [0] * len(columns)
+    for lang in report["languages"]:
+        cells = []
+        for j, (split, name) in enumerate(columns):
+            n = report["counts"][split].get(lang, {}).get(name, 0)
+            totals[j] += n
+            cells.append(str(n).rjust(max(len(heads[j]), 6) + 2))
+        lines.append(lang.ljust(width) + "".join(cells))
+    lines.append(
+        "total".ljust(width) + "".join(str(t).rjust(max(len(h), 6) + 2) for t, h in zip(totals, heads, strict=True))
+    )
+    lines.append("")
+    for f in report["files"]:
+        lines.append(f"{f['role']:<5} {f['path']}  rows={f['rows']}  sha256={f['sha256']}")
+    rows = ", ".join(f"{k}={v}" for k, v in report["rows"].items())
+    lines.append(f"split rows: {rows}  (validation_size={report['validation_size']}, seed={report['seed']})")
+    return "\n".join(lines)
+
+
+def save_prepared(splits: DatasetDict, report: dict, output_dir: str | Path) -> Path:
+    """Save the dataset and its report whole: written to a temporary folder, then moved into place."""
+    output_dir = Path(output_dir)
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
+    try:
+        splits.save_to_disk(str(tmp))
+        write_json(tmp / REPORT_FILE, report)
+        if output_dir.exists():
+            shutil.rmtree(output_dir)
+        os.replace(tmp, output_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return output_dir
+
+
+def load_prepared(path: str | Path) -> tuple[DatasetDict, dict | None]:
+    """Load a folder written by `save_prepared`, with its report when present."""
+    path = Path(path)
+    if not (path / "dataset_dict.json").is_file():
+        raise DataError(f"{path}: not a dataset folder written by data_prep.py; run data_prep.py first.")
+    splits = datasets.load_from_disk(str(path))
+    report_file = path / REPORT_FILE
+    report = json.loads(report_file.read_text(encoding="utf-8")) if report_file.is_file() else None
+    return splits, report

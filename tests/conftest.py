@@ -1,0 +1,32 @@
+"""Shared fixtures: the project's sample data and a tiny XLM-R checkpoint built once per test session."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from contradiction.tiny import build_tiny_model, sample_sentences
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_DIR = ROOT / "data" / "sample"
+
+
+@pytest.fixture(scope="session")
+def sample_dir() -> Path:
+    return SAMPLE_DIR
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """An untrained tiny XLM-R classifier (random weights, our label names) with its tokenizer."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", sample_sentences(SAMPLE_DIR), seed=0)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Test coverage of the package as one line (pytest-cov's table is turned off in pyproject.toml)."""
+    controller = getattr(config.pluginmanager.getplugin("_cov"), "cov_controller", None)
+    if controller is not None and controller.cov is not None:
+        total = controller.cov.report(file=io.StringIO())
+        terminalreporter.write_line(f"coverage of the contradiction package: {total:.1f}%")
