@@ -1,0 +1,194 @@
+"""The model card (README.md with Hub metadata) and the two plots that go beside it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from contradiction.labels import LABELS
+
+CONFUSION_PNG = "confusion_matrix.png"
+PER_LANGUAGE_PNG = "per_language_accuracy.png"
+
+# recipe values worth a line in the card; the full set is in recipe.yaml
+CARD_RECIPE_KEYS = (
+    "model_name_or_path",
+    "max_seq_length",
+    "learning_rate",
+    "num_train_epochs",
+    "max_steps",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "warmup_steps",
+    "weight_decay",
+    "lr_scheduler_type",
+    "train_sampling_strategy",
+    "bf16",
+    "fp16",
+    "seed",
+    "validation_size",
+)
+
+
+def save_plots(report: dict, output_dir: str | Path) -> list[str]:
+    """Write the confusion matrix and the per-language accuracy as PNG files; return their names."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    output_dir = Path(output_dir)
+    matrix = report["confusion_matrix"]
+    fig, ax = plt.subplots(figsize=(5, 4.2))
+    image = ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(len(LABELS)), LABELS)
+    ax.set_yticks(range(len(LABELS)), LABELS)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    peak = max(max(row) for row in matrix) or 1
+    for i, row in enumerate(matrix):
+        for j, n in enumerate(row):
+            ax.text(j, i, str(n), ha="center", va="center", color="white" if n > peak / 2 else "black")
+    fig.colorbar(image, ax=ax)
+    ax.set_title(f"Validation confusion matrix (accuracy {report['accuracy']:.3f})")
+    fig.tight_layout()
+    fig.savefig(output_dir / CONFUSION_PNG, dpi=110)
+    plt.close(fig)
+
+    per_language = sorted(report["per_language"].items(), key=lambda kv: kv[1]["accuracy"])
+    fig, ax = plt.subplots(figsize=(6, 0.32 * len(per_language) + 1.2))
+    names = [v.get("language", code) for code, v in per_language]
+    ax.barh(names, [v["accuracy"] for _, v in per_language], color="#4c72b0")
+    ax.axvline(report["accuracy"], color="#dd8452", linestyle="--", label=f"overall {report['accuracy']:.3f}")
+    ax.axvline(1 / len(LABELS), color="grey", linestyle=":", label="chance")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("validation accuracy")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(output_dir / PER_LANGUAGE_PNG, dpi=110)
+    plt.close(fig)
+    return [CONFUSION_PNG, PER_LANGUAGE_PNG]
+
+
+def card_metadata(report: dict, recipe: dict, model_name: str) -> dict:
+    """Hub metadata: license, languages, data set, metrics, base model, pipeline tag and model-index."""
+    base_model = recipe.get("base_model") or recipe["model_name_or_path"]
+    dataset = recipe.get("dataset_name", "contradictory-my-dear-watson")
+    metadata = {
+        "license": recipe.get("license", "apache-2.0"),
+        "language": sorted(report["per_language"]),
+        "datasets": [dataset],
+        "metrics": ["accuracy", "f1"],
+        "pipeline_tag": "text-classification",
+        "tags": ["natural-language-inference", "nli", "xnli", "multilingual"],
+        "model-index": [
+            {
+                "name": model_name,
+                "results": [
+                    {
+                        "task": {"type": "text-classification", "name": "Natural Language Inference"},
+                        "dataset": {"name": "Contradictory, My Dear Watson", "type": dataset, "split": "validation"},
+                        "metrics": [
+                            {"type": "accuracy", "value": round(report["accuracy"], 4), "name": "Accuracy"},
+                            {
+                                "type": "f1",
+                                "value": round(report["macro_f1"], 4),
+                                "name": "Macro F1",
+                                "args": {"average": "macro"},
+                            },
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+    if "/" in base_model and not Path(base_model).exists():  # a Hub id, not a local folder
+        metadata["base_model"] = base_model
+    return metadata
+
+
+def render_card(report: dict, recipe: dict, data_report: dict | None, model_name: str) -> str:
+    """The model card text: YAML front matter, then intended use, labels, training, results, limitations."""
+    front = yaml.safe_dump(card_metadata(report, recipe, model_name), sort_keys=False, allow_unicode=True)
+    base = recipe.get("base_model") or recipe["model_name_or_path"]
+    label_rows = "\n".join(f"| {i} | {name} |" for i, name in enumerate(LABELS))
+    recipe_rows = "\n".join(f"| `{k}` | `{recipe[k]}` |" for k in CARD_RECIPE_KEYS if k in recipe)
+    language_rows = "\n".join(
+        f"| {v.get('language', code)} | {code} | {v['rows']} | {v['accuracy']:.3f} | {v['macro_f1']:.3f} |"
+        for code, v in sorted(report["per_language"].items(), key=lambda kv: -kv[1]["rows"])
+    )
+    data_lines = ""
+    if data_report:
+        data_lines = "\n".join(
+            f"- `{f['role']}`: {Path(f['path']).name}, {f['rows']} rows, sha256 `{f['sha256']}`"
+            for f in data_report["files"]
+        )
+        rows = ", ".join(f"{k} {v}" for k, v in data_report["rows"].items())
+        data_lines += f"\n- split (seed {data_report['seed']}): {rows}"
+    return f"""---
+{front}---
+
+# {model_name}
+
+A multilingual natural language inference (NLI) classifier fine-tuned from `{base}` on the Kaggle
+competition data "Contradictory, My Dear Watson" ({len(report["per_language"])} languages). Given a
+premise and a hypothesis, it says whether the hypothesis follows from the premise, contradicts it, or neither.
+
+## Intended use
+
+Scoring sentence pairs in any of the languages below, for example to flag contradictions between two
+statements or to check that a summary follows from its source. Read its confidences as a signal, not a
+verdict: it was trained on {report.get("train_rows", "about 9,000")} pairs only.
+
+```python
+from transformers import pipeline
+
+nli = pipeline("text-classification", model="{model_name}", top_k=None)
+nli({{"text": "The museum opens at nine.", "text_pair": "The museum is closed all day."}})
+```
+
+## Labels
+
+| id | label |
+| --- | --- |
+{label_rows}
+
+## Training
+
+Trained with the transformers `Trainer` (`train.py` of the contradiction project). Main recipe values
+(every value is in `recipe.yaml` beside this card):
+
+| option | value |
+| --- | --- |
+{recipe_rows}
+
+Data:
+{data_lines or "- see recipe.yaml"}
+
+## Results
+
+On the validation split (held out, stratified by language and label): accuracy
+**{report["accuracy"]:.3f}**, macro-F1 **{report["macro_f1"]:.3f}** over {report["rows"]} pairs.
+
+| language | code | pairs | accuracy | macro-F1 |
+| --- | --- | --- | --- | --- |
+{language_rows}
+
+![Confusion matrix]({CONFUSION_PNG})
+
+![Accuracy per language]({PER_LANGUAGE_PNG})
+
+## Limitations
+
+- Most training pairs are English; the other languages have about 300 pairs each, and their validation
+  accuracies rest on about 30 pairs, so differences of a few points between languages are noise.
+- The texts are short sentences; long documents are truncated to `max_seq_length` tokens.
+- It has not been checked for bias; do not use it to make decisions about people.
+"""
+
+
+def write_card(report: dict, recipe: dict, data_report: dict | None, output_dir: str | Path, model_name: str) -> Path:
+    path = Path(output_dir) / "README.md"
+    path.write_text(render_card(report, recipe, data_report, model_name), encoding="utf-8")
+    return path

@@ -1,0 +1,149 @@
+"""Fine-tune a multilingual encoder for NLI with the transformers Trainer; evaluate per language; write a card.
+
+    # offline quick start: a tiny XLM-R built on the fly, the sample data, a few steps
+    accelerate launch train.py configs/smoke.yaml
+
+    # the real data on one GPU (any recipe value can be overridden by a flag after the recipe)
+    accelerate launch --config_file configs/accelerate/single_gpu.yaml train.py configs/xlmr-base.yaml \
+        --train_file data/watson/train.csv --output_dir outputs/xlmr-base-watson
+
+    # several GPUs (DDP), pushing the model and its card to the Hub at the end
+    accelerate launch --config_file configs/accelerate/multi_gpu.yaml train.py configs/xlmr-large.yaml \
+        --push_to_hub --hub_model_id your-name/xlmr-large-watson
+
+    # two processes on a CPU (DDP over gloo)
+    accelerate launch --multi_gpu --num_processes 2 train.py configs/smoke.yaml --output_dir outputs/ddp
+
+Every option: `python train.py --help`.
+"""
+
+import logging
+import os
+from pathlib import Path
+
+import transformers
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    DataCollatorWithPadding,
+    EarlyStoppingCallback,
+    set_seed,
+)
+
+from contradiction.card import save_plots, write_card
+from contradiction.cli import run_main
+from contradiction.errors import UserError
+from contradiction.files import write_json
+from contradiction.hub import check_push, push_folder
+from contradiction.labels import ID2LABEL, LABEL2ID, NUM_LABELS
+from contradiction.tiny import build_tiny_model
+from contradiction.training import (
+    TINY_MODEL,
+    NLITrainer,
+    evaluation_report,
+    limit,
+    load_data,
+    make_compute_metrics,
+    parse_args,
+    resolved_recipe,
+    save_recipe,
+    set_cpu_threads,
+    tokenize,
+)
+
+logger = logging.getLogger("train")
+
+
+def main(argv: list[str] | None = None) -> None:
+    # --- arguments: recipe, then flags; every check that could fail late is made now
+    model_args, data_args, training_args = parse_args(argv)
+    push = training_args.push_to_hub
+    if push:
+        check_push(training_args.hub_model_id)
+    training_args.push_to_hub = False  # we push the finished folder, card and plots included, once at the end
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    transformers.utils.logging.set_verbosity_warning()
+    set_seed(training_args.seed)
+    set_cpu_threads(model_args, training_args)
+    is_main = training_args.process_index == 0
+
+    # --- data
+    splits, data_report = load_data(data_args, training_args)
+    splits = limit(splits, data_args)
+    if "validation" not in splits:
+        raise UserError(f"{data_args.dataset_dir}: has no validation split; prepare it with data_prep.py.")
+
+    # --- model and tokenizer
+    model_path = model_args.model_name_or_path
+    if model_path == TINY_MODEL:
+        model_path = os.path.join(Path.home(), ".cache", "contradiction", TINY_MODEL)
+        with training_args.main_process_first(desc="building the tiny model"):
+            if is_main and not os.path.isfile(os.path.join(model_path, "config.json")):
+                build_tiny_model(model_path, seed=training_args.seed)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=model_args.trust_remote_code)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            model_path,
+            num_labels=NUM_LABELS,
+            id2label=ID2LABEL,
+            label2id=LABEL2ID,
+            trust_remote_code=model_args.trust_remote_code,
+        )
+    except OSError as err:
+        raise UserError(
+            f"--model_name_or_path {model_args.model_name_or_path}: cannot be loaded ({str(err).splitlines()[0]}); "
+            "pass a Hub id reachable from here or a local model folder."
+        ) from None
+
+    # --- tokenize (pairs, longest text truncated first, padding per batch)
+    encoded = tokenize(splits, tokenizer, data_args, training_args)
+    train_dataset, eval_dataset = encoded["train"], encoded["validation"]
+
+    # --- train
+    callbacks = []
+    if data_args.early_stopping_patience is not None:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=data_args.early_stopping_patience))
+    trainer = NLITrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if training_args.bf16 else None),
+        compute_metrics=make_compute_metrics(eval_dataset),
+        callbacks=callbacks,
+    )
+    resume = training_args.resume_from_checkpoint
+    train_result = trainer.train(resume_from_checkpoint=True if resume in ("true", "last") else resume)
+
+    # --- evaluate: overall, per language, confusion matrix (same result in one or many processes)
+    report = evaluation_report(trainer, eval_dataset)
+    report["train_rows"] = len(train_dataset)
+    report["train_runtime_s"] = train_result.metrics.get("train_runtime")
+    report["processes"] = training_args.world_size
+    logger.info("validation accuracy %.4f, macro-F1 %.4f", report["accuracy"], report["macro_f1"])
+
+    # --- save: model, tokenizer, results, plots, recipe, card (main process only)
+    trainer.save_model(training_args.output_dir)
+    trainer.save_metrics("train", train_result.metrics)
+    if is_main:
+        out = Path(training_args.output_dir)
+        recipe = resolved_recipe(model_args, data_args, training_args)
+        recipe["push_to_hub"] = push
+        save_recipe(recipe, out)
+        write_json(out / "eval_results.json", report)
+        if data_report:
+            write_json(out / "data_report.json", data_report)
+        save_plots(report, out)
+        name = training_args.hub_model_id or out.name
+        write_card(report, recipe, data_report, out, name)
+        print(f"saved model, card and results to {out} (validation accuracy {report['accuracy']:.4f})")
+
+        # --- push
+        if push:
+            print(f"pushed to {push_folder(out, training_args.hub_model_id)}")
+    trainer.accelerator.wait_for_everyone()
+
+
+if __name__ == "__main__":
+    run_main(main)
