@@ -1,0 +1,145 @@
+"""The predictor: label order taken from the model's config, batching, truncation, clear refusals."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from contradiction.inference import ModelLoadError, Predictor, map_labels
+from contradiction.labels import LABELS
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_model_dir: Path) -> Predictor:
+    return Predictor.from_pretrained(tiny_model_dir)
+
+
+@pytest.fixture(scope="module")
+def pairs(sample_dir: Path) -> tuple[list[str], list[str]]:
+    with open(sample_dir / "test.csv", encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))[:12]
+    return [r["premise"] for r in rows], [r["hypothesis"] for r in rows]
+
+
+def _variant(tiny_model_dir: Path, out: Path, order: list[int], scale: float) -> Path:
+    """The tiny model with head rows (and their label names) in `order`, logits scaled for sharp answers."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir)
+    head = model.classifier.out_proj
+    with torch.no_grad():
+        head.weight.copy_(head.weight[order] * scale)
+        head.bias.copy_(head.bias[order] * scale)
+    names = model.config.id2label
+    model.config.id2label = {i: names[j] for i, j in enumerate(order)}
+    model.config.label2id = {name: i for i, name in model.config.id2label.items()}
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(out)
+    return out
+
+
+def _with_config(tiny_model_dir: Path, out: Path, **changes) -> Path:
+    shutil.copytree(tiny_model_dir, out)
+    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    config.update(changes)
+    (out / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    return out
+
+
+def _assert_one_sentence(message: str) -> None:
+    assert "\n" not in message and message.endswith(".")
+    assert "Traceback" not in message
+
+
+def test_predict_gives_our_three_labels_summing_to_one(predictor: Predictor) -> None:
+    result = predictor.predict("A man is sleeping on a bench.", "Nobody is asleep.")
+    assert list(result) == list(LABELS)
+    assert sum(result.values()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_head_in_another_order_gives_the_same_answers(tiny_model_dir: Path, tmp_path: Path, pairs) -> None:
+    ours = Predictor.from_pretrained(_variant(tiny_model_dir, tmp_path / "ours", [0, 1, 2], scale=200.0))
+    # config says 0=contradiction, 1=neutral, 2=entailment, and the head rows moved with the names
+    reversed_ = Predictor.from_pretrained(_variant(tiny_model_dir, tmp_path / "rev", [2, 1, 0], scale=200.0))
+    assert reversed_.model.config.id2label[0] == "contradiction"
+
+    expected = ours.predict_proba(*pairs)
+    np.testing.assert_allclose(reversed_.predict_proba(*pairs), expected, atol=1e-5)
+    # not a vacuous check: the raw outputs of the two models really are in different orders
+    assert not np.allclose(expected[:, ::-1], expected, atol=1e-3)
+
+
+def test_batch_equals_one_by_one(predictor: Predictor, pairs) -> None:
+    premises, hypotheses = pairs
+    batched = predictor.predict_proba(premises, hypotheses, batch_size=5)
+    single = np.array([list(predictor.predict(p, h).values()) for p, h in zip(premises, hypotheses, strict=True)])
+    assert batched.shape == (len(premises), len(LABELS))
+    np.testing.assert_allclose(batched, single, atol=1e-5)
+    np.testing.assert_allclose(batched.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_very_long_text_is_truncated_from_the_longer_side(predictor: Predictor) -> None:
+    words = ("Baba yangu anapenda kusoma magazeti kila asubuhi. " * 2000)[:100_000]
+    long_result = predictor.predict(words, "Baba yangu ni mwalimu.")
+    # the 256-token budget is spent long before 5000 characters, so only the premise's tail is cut
+    assert long_result == pytest.approx(predictor.predict(words[:5000], "Baba yangu ni mwalimu."), abs=1e-5)
+    assert sum(long_result.values()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_empty_input_gives_an_empty_array(predictor: Predictor) -> None:
+    assert predictor.predict_proba([], []).shape == (0, len(LABELS))
+
+
+def test_label_names_are_matched_whatever_their_case_and_order() -> None:
+    assert map_labels({0: "CONTRADICTION", 1: "Neutral", 2: "ENTAILMENT"}, "m") == [2, 1, 0]
+    assert map_labels({"0": "entailment", "1": "neutral", "2": "contradiction"}, "m") == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("id2label", "expected"),
+    [
+        ({"0": "entailment", "1": "not_entailment"}, "has 2 labels"),
+        ({"0": "LABEL_0", "1": "LABEL_1", "2": "LABEL_2"}, "cannot be mapped"),
+        ({"0": "entailment", "1": "entailment", "2": "contradiction"}, "cannot be mapped"),
+    ],
+)
+def test_models_whose_labels_do_not_map_are_refused(tiny_model_dir, tmp_path, id2label, expected) -> None:
+    folder = _with_config(
+        tiny_model_dir, tmp_path / "model", id2label=id2label, label2id={v: int(k) for k, v in id2label.items()}
+    )
+    with pytest.raises(ModelLoadError) as err:
+        Predictor.from_pretrained(folder)
+    assert expected in str(err.value)
+    assert "entailment, neutral and contradiction" in str(err.value)
+    _assert_one_sentence(str(err.value))
+
+
+def test_a_model_that_is_not_a_classifier_is_refused(tiny_model_dir: Path, tmp_path: Path) -> None:
+    folder = _with_config(tiny_model_dir, tmp_path / "mlm", architectures=["XLMRobertaForMaskedLM"])
+    with pytest.raises(ModelLoadError, match="not a sequence classification model") as err:
+        Predictor.from_pretrained(folder)
+    _assert_one_sentence(str(err.value))
+
+
+def test_missing_folder_and_folder_without_config_are_named(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match=r"model folder .*nope does not exist; pass a local model folder"):
+        Predictor.from_pretrained(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelLoadError, match="has no config.json") as err:
+        Predictor.from_pretrained(tmp_path / "empty")
+    _assert_one_sentence(str(err.value))
+
+
+def test_offline_and_not_cached_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(ModelLoadError, match="HF_HUB_OFFLINE=1 forbids downloading it") as err:
+        Predictor.from_pretrained("contradiction-tests/not-a-cached-model")
+    _assert_one_sentence(str(err.value))
