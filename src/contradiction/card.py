@@ -40,7 +40,7 @@ def save_plots(report: dict, output_dir: str | Path) -> list[str]:
 
     output_dir = Path(output_dir)
     matrix = report["confusion_matrix"]
-    fig, ax = plt.subplots(figsize=(5, 4.2))
+    fig, ax = plt.subplots(figsize=(5.8, 4.4))
     image = ax.imshow(matrix, cmap="Blues")
     ax.set_xticks(range(len(LABELS)), LABELS)
     ax.set_yticks(range(len(LABELS)), LABELS)
@@ -51,7 +51,7 @@ def save_plots(report: dict, output_dir: str | Path) -> list[str]:
         for j, n in enumerate(row):
             ax.text(j, i, str(n), ha="center", va="center", color="white" if n > peak / 2 else "black")
     fig.colorbar(image, ax=ax)
-    ax.set_title(f"Validation confusion matrix (accuracy {report['accuracy']:.3f})")
+    ax.set_title(f"Validation, {report['rows']} pairs (accuracy {report['accuracy']:.3f})", fontsize=10)
     fig.tight_layout()
     fig.savefig(output_dir / CONFUSION_PNG, dpi=110)
     plt.close(fig)
