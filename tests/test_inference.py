@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from contradiction.inference import ModelLoadError, Predictor, map_labels
+from contradiction.inference import ModelLoadError, Predictor, PredictorOptions, map_labels, resolve_dtype
 from contradiction.labels import LABELS
 
 
 @pytest.fixture(scope="module")
 def predictor(tiny_model_dir: Path) -> Predictor:
-    return Predictor.from_pretrained(tiny_model_dir)
+    return Predictor.from_pretrained(tiny_model_dir, PredictorOptions(fast=False))  # float32: exact comparisons
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +90,51 @@ def test_very_long_text_is_truncated_from_the_longer_side(predictor: Predictor) 
     # the 256-token budget is spent long before 5000 characters, so only the premise's tail is cut
     assert long_result == pytest.approx(predictor.predict(words[:5000], "Baba yangu ni mwalimu."), abs=1e-5)
     assert sum(long_result.values()) == pytest.approx(1.0, abs=1e-5)
+
+
+FAST_TOLERANCE = 0.06  # largest change of a probability, fast path against float32, on the model below
+
+
+def _sharp(tiny_model_dir: Path, out: Path) -> Path:
+    """The tiny model with large random weights: varied, confident answers (and bfloat16 error magnified)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.dim() > 1:
+                param.copy_(torch.randn(param.shape, generator=generator) * 0.3)
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(out)
+    return out
+
+
+def test_fast_path_gives_the_labels_of_float32(tiny_model_dir: Path, tmp_path: Path, sample_dir: Path) -> None:
+    with open(sample_dir / "train.csv", encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    premises, hypotheses = [r["premise"] for r in rows], [r["hypothesis"] for r in rows]
+    sharp = _sharp(tiny_model_dir, tmp_path / "sharp")
+    plain = Predictor.from_pretrained(sharp, PredictorOptions(fast=False)).predict_proba(premises, hypotheses)
+    fast = Predictor.from_pretrained(sharp, PredictorOptions(dtype="bfloat16"))  # the fast path, on any CPU
+    assert fast.precision == "bfloat16"
+    quick = fast.predict_proba(premises, hypotheses)
+    assert len(set(plain.argmax(1))) == 3  # real decisions to compare, not one constant label
+    np.testing.assert_allclose(quick, plain, atol=FAST_TOLERANCE)
+    top2 = np.sort(plain, axis=1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] > 2 * FAST_TOLERANCE  # rows no rounding within the tolerance can flip
+    assert clear.mean() > 0.6
+    assert (quick.argmax(1)[clear] == plain.argmax(1)[clear]).all()
+
+
+def test_fast_is_bfloat16_only_where_native(monkeypatch: pytest.MonkeyPatch) -> None:
+    import contradiction.inference as inference
+
+    monkeypatch.setattr(inference, "native_bf16", lambda device="cpu": True)
+    assert resolve_dtype(True) == "bfloat16" and resolve_dtype(False) == "float32"
+    monkeypatch.setattr(inference, "native_bf16", lambda device="cpu": False)
+    assert resolve_dtype(True) == "float32"
 
 
 def test_empty_input_gives_an_empty_array(predictor: Predictor) -> None:

@@ -98,6 +98,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--max_length", type=int, default=256, help="tokens per pair; longer pairs are cut (default 256)"
     )
     parser.add_argument("--num_threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    parser.add_argument(
+        "--no_fast",
+        action="store_true",
+        help="run in float32 even where bfloat16 is native (the fast default; see docs/benchmarks.md)",
+    )
     return parser.parse_args(argv)
 
 
@@ -117,7 +122,9 @@ def main(argv: list[str] | None = None) -> None:
     from tqdm.auto import tqdm
 
     args = parse_args(argv)
-    options = PredictorOptions(max_length=args.max_length, batch_size=args.batch_size, num_threads=args.num_threads)
+    options = PredictorOptions(
+        max_length=args.max_length, batch_size=args.batch_size, num_threads=args.num_threads, fast=not args.no_fast
+    )
     outputs = _check_outputs(args)
     ds = load_csv(args.input, labelled=False)  # a bad file fails here, before minutes of model loading
     model = resolve_model(args.model)
@@ -134,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     write_csvs(frames)
     counts = table["predicted_label"].value_counts()
     summary = ", ".join(f"{label}={counts.get(label, 0)}" for label in LABELS)
-    print(f"wrote {len(table)} predictions to {args.output} ({summary})")
+    print(f"wrote {len(table)} predictions to {args.output} ({summary}; {predictor.precision})")
     if args.probabilities:
         print(f"wrote probabilities to {args.probabilities}")
 
