@@ -45,6 +45,7 @@ from contradiction.training import (
     load_data,
     make_compute_metrics,
     parse_args,
+    resolve_checkpoint,
     resolved_recipe,
     save_recipe,
     set_cpu_threads,
@@ -65,6 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     transformers.utils.logging.set_verbosity_warning()
     set_seed(training_args.seed)
     set_cpu_threads(model_args, training_args)
+    resume = resolve_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
     is_main = training_args.process_index == 0
 
     # --- data
@@ -89,10 +91,13 @@ def main(argv: list[str] | None = None) -> None:
             label2id=LABEL2ID,
             trust_remote_code=model_args.trust_remote_code,
         )
-    except OSError as err:
+    except (OSError, ValueError, RuntimeError) as err:  # missing, unreachable, or a head of another shape
+        detail = str(err).strip().splitlines()[0]
+        if "mismatched" in detail:
+            detail = "its classification head has another number of labels"
         raise UserError(
-            f"--model_name_or_path {model_args.model_name_or_path}: cannot be loaded ({str(err).splitlines()[0]}); "
-            "pass a Hub id reachable from here or a local model folder."
+            f"--model_name_or_path {model_args.model_name_or_path}: cannot be loaded as a 3-label classifier "
+            f"({detail}); pass a backbone or a 3-label NLI model (Hub id or folder)."
         ) from None
 
     # --- tokenize (pairs, longest text truncated first, padding per batch)
@@ -113,8 +118,7 @@ def main(argv: list[str] | None = None) -> None:
         compute_metrics=make_compute_metrics(eval_dataset),
         callbacks=callbacks,
     )
-    resume = training_args.resume_from_checkpoint
-    train_result = trainer.train(resume_from_checkpoint=True if resume in ("true", "last") else resume)
+    train_result = trainer.train(resume_from_checkpoint=resume)
 
     # --- evaluate: overall, per language, confusion matrix (same result in one or many processes)
     report = evaluation_report(trainer, eval_dataset)

@@ -19,8 +19,9 @@ from gradio_client.exceptions import AppError
 
 from contradiction.inference import Predictor
 from contradiction.labels import LABELS
+from contradiction.monitoring import Monitor
 from contradiction.predict import PROB_COLUMNS
-from contradiction.ui import EXAMPLES, build_demo
+from contradiction.ui import EXAMPLES, Limits, build_demo, launch
 
 ROOT = Path(__file__).resolve().parents[1]
 # gradio 6.31's queue still passes pandas options that pandas 3 deprecates; not ours to fix
@@ -39,8 +40,11 @@ def predictor(tiny_model_dir: Path) -> Predictor:
 
 @pytest.fixture(scope="module")
 def client(predictor: Predictor, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
-    demo = build_demo(predictor, output_dir=tmp_path_factory.mktemp("app-outputs"))
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
+    limits, monitor = Limits(), Monitor()
+    demo = build_demo(predictor, limits, monitor, output_dir=tmp_path_factory.mktemp("app-outputs"))
+    _, url, _ = launch(
+        demo, limits, monitor, prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True
+    )
     try:
         yield Client(
             url, verbose=False, analytics_enabled=False, download_files=str(tmp_path_factory.mktemp("downloads"))
@@ -85,8 +89,10 @@ def test_concurrent_requests_share_a_forward_pass(client, predictor, monkeypatch
         assert confidences(result) == pytest.approx(predictor.predict(premise, hypothesis), abs=1e-5)
 
 
-def test_empty_text_gets_no_prediction(client: Client) -> None:
-    assert not client.predict("   ", "A woman is on a train.", api_name="/predict")
+def test_empty_text_is_refused_with_one_sentence(client: Client) -> None:
+    with pytest.raises(AppError, match=r"^The premise is empty; send a sentence\.$"):
+        client.predict("   ", "A woman is on a train.", api_name="/predict")
+    assert client.predict("A woman is reading.", "A woman is on a train.", api_name="/predict")["label"] in LABELS
 
 
 def test_predict_batch_endpoint(client: Client, predictor: Predictor) -> None:

@@ -1,4 +1,5 @@
-"""The page in a real browser (headless Chromium): an empty box warns, two sentences give a label."""
+"""The page in a real browser (headless Chromium): an empty box warns, two sentences give a label, and the
+Monitoring tab counts it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pytest
 
 from contradiction.inference import Predictor
 from contradiction.labels import LABELS
-from contradiction.ui import build_demo
+from contradiction.monitoring import Monitor, PredictionLog
+from contradiction.ui import Limits, build_demo, launch
 
 CHROMIUM = Path("/usr/bin/chromium")
 # gradio 6.31's queue still passes pandas options that pandas 3 deprecates; not ours to fix
@@ -31,11 +33,14 @@ CHROMIUM_ARGS = [
 def test_page_warns_on_an_empty_box_then_shows_a_label(tiny_model_dir: Path, tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    demo = build_demo(Predictor.from_pretrained(tiny_model_dir), output_dir=tmp_path)
+    limits, monitor = Limits(), Monitor(PredictionLog(tmp_path / "monitoring.sqlite"))
+    demo = build_demo(Predictor.from_pretrained(tiny_model_dir), limits, monitor, output_dir=tmp_path / "outputs")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    _, url, _ = launch(
+        demo, limits, monitor, prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True
+    )
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
@@ -54,6 +59,10 @@ def test_page_warns_on_an_empty_box_then_shows_a_label(tiny_model_dir: Path, tmp
                 shown = page.get_by_test_id("label-output-value")
                 expect(shown).to_have_text(re.compile("|".join(LABELS)), timeout=60_000)
                 assert shown.inner_text().strip() in LABELS
+
+                page.get_by_role("tab", name="Monitoring").click()
+                expect(page.get_by_text("1 prediction in this period")).to_be_visible(timeout=30_000)
+                expect(page.get_by_text("Share of each predicted label")).to_be_visible()
             finally:
                 browser.close()
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
 import random
@@ -37,11 +38,15 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def read_header(path: Path) -> list[str]:
-    """Check that `path` exists, is UTF-8 and has a header line; return its column names."""
+def read_text(path: Path) -> str:
+    """Check that `path` is a UTF-8 file with a header line and at least one row; return its text."""
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder; pass the path of the competition CSV file inside it (e.g. train.csv).")
     if not path.is_file():
         raise DataError(f"{path}: no such file; pass the path of the competition CSV (e.g. train.csv).")
     raw = path.read_bytes()
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataError(f"{path}: the file is UTF-16; re-save it with UTF-8 encoding.")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -50,10 +55,46 @@ def read_header(path: Path) -> list[str]:
     if not text.strip():
         raise DataError(f"{path}: the file is empty; it needs a header line and at least one row.")
     lines = text.splitlines()
-    header = next(csv.reader([lines[0]]))
     if not any(line.strip() for line in lines[1:]):
         raise DataError(f"{path}: the file has a header but no rows; add at least one row.")
-    return [name.strip() for name in header]
+    return text
+
+
+def read_header(path: Path) -> list[str]:
+    """Check that `path` exists, is UTF-8 and has a header line; return its column names."""
+    return _header_of(read_text(path))
+
+
+def _header_of(text: str) -> list[str]:
+    return [name.strip() for name in next(csv.reader([text.splitlines()[0]]))]
+
+
+def scan_records(path: Path, text: str, n_columns: int) -> int:
+    """Read the records as the csv module does (quoted newlines stay inside their field); return the last
+    record's first line.
+
+    Refuses a row with more filled fields than the header: usually a text with an unquoted comma, which
+    would otherwise shift the row's values into the wrong columns.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""))
+    next(reader)
+    start = last_start = reader.line_num + 1
+    for record in reader:
+        if len(record) > n_columns and any(field.strip() for field in record[n_columns:]):
+            raise DataError(
+                f"{path}: line {start} has {len(record)} fields but the header has {n_columns}; "
+                'put texts that contain commas in double quotes ("...").'
+            )
+        last_start, start = start, reader.line_num + 1
+    return last_start
+
+
+def _parser_detail(err: BaseException) -> str:
+    """The innermost reason of a `datasets`/pandas parsing error (the outer ones only say that one occurred)."""
+    while (err.__cause__ or err.__context__) is not None:
+        err = err.__cause__ or err.__context__
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
 
 
 def check_columns(path: Path, header: list[str], required: tuple[str, ...]) -> None:
@@ -61,8 +102,9 @@ def check_columns(path: Path, header: list[str], required: tuple[str, ...]) -> N
     if not missing:
         return
     hint = ""
-    if len(header) == 1 and ";" in header[0]:
-        hint = " (the file seems to use ';' as separator; save it with ',')"
+    for separator, name in ((";", "';'"), ("\t", "tabs")):
+        if len(header) == 1 and separator in header[0]:
+            hint = f" (the file seems to use {name} as separator; save it with ',')"
     raise DataError(
         f"{path}: missing column(s) {', '.join(missing)}{hint}; the header must include {', '.join(required)}."
     )
@@ -80,31 +122,41 @@ def load_csv(path: str | Path, labelled: bool) -> Dataset:
     """
     path = Path(path)
     required = TRAIN_COLUMNS if labelled else TEST_COLUMNS
-    header = read_header(path)
+    text = read_text(path)
+    header = _header_of(text)
     check_columns(path, header, required)
-    # every column read as text: ids such as "1e10" must not become floats, "NA" must not become missing
+    last_record = scan_records(path, text, len(header))
+    # every column read as text: ids such as "1e10" must not become floats, "NA" must not become missing.
+    # Built in a temporary cache and kept in memory: no copy of the texts (an upload to the app, say) stays
+    # behind in the `datasets` cache.
     features = Features({name: Value("string") for name in required})
-    try:
-        ds = datasets.load_dataset(
-            "csv",
-            data_files=str(path),
-            split="train",
-            features=features,
-            usecols=list(required),
-            keep_default_na=False,
-            encoding="utf-8-sig",
-        )
-    except Exception as err:  # pandas' parser errors come in many types
-        raise DataError(
-            f"{path}: could not be parsed as CSV ({str(err).splitlines()[0]}); check its quoting."
-        ) from None
+    with tempfile.TemporaryDirectory(prefix="contradiction-csv-") as cache_dir:
+        try:
+            ds = datasets.load_dataset(
+                "csv",
+                data_files=str(path),
+                split="train",
+                features=features,
+                usecols=list(required),
+                keep_default_na=False,
+                encoding="utf-8-sig",
+                cache_dir=cache_dir,
+                keep_in_memory=True,
+            )
+        except Exception as err:  # pandas' parser errors come in many types
+            detail = _parser_detail(err)
+            if "EOF inside string" in detail:
+                raise DataError(
+                    f'{path}: line {last_record} opens a double quote (") that is never closed; close it or remove it.'
+                ) from None
+            raise DataError(f"{path}: could not be parsed as CSV ({detail}); check its quoting.") from None
     if len(ds) == 0:
         raise DataError(f"{path}: the file has a header but no rows; add at least one row.")
 
-    ds = ds.map(_strip_texts, batched=True, desc=f"Cleaning {path.name}")
+    ds = ds.map(_strip_texts, batched=True, keep_in_memory=True, desc=f"Cleaning {path.name}")
     _validate_rows(path, ds, labelled)
     if labelled:
-        ds = ds.map(lambda b: {"label": [int(v) for v in b["label"]]}, batched=True)
+        ds = ds.map(lambda b: {"label": [int(v) for v in b["label"]]}, batched=True, keep_in_memory=True)
         ds = ds.cast_column("label", ClassLabel(names=list(LABELS)))
     return ds
 
@@ -191,6 +243,11 @@ def prepare(
     _check_validation_size(validation_size)
     labelled = load_csv(train_file, labelled=True)
     splits = stratified_split(labelled, validation_size, seed)
+    if len(splits["validation"]) == 0:
+        raise DataError(
+            f"{train_file}: too few rows ({len(labelled)}) to hold out a validation split, as no language has two "
+            "rows with the same label; add rows."
+        )
     files = [{"role": "train", "path": str(train_file), "rows": len(labelled)}]
     if test_file is not None:
         splits["test"] = load_csv(test_file, labelled=False)
@@ -248,9 +305,16 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
+def check_output_dir(output_dir: str | Path) -> None:
+    """Refuse, before any work, an output folder that names an existing file."""
+    if Path(output_dir).exists() and not Path(output_dir).is_dir():
+        raise UserError(f"--output_dir {output_dir} is a file; pass the path of a folder (it is created or replaced).")
+
+
 def save_prepared(splits: DatasetDict, report: dict, output_dir: str | Path) -> Path:
     """Save the dataset and its report whole: written to a temporary folder, then moved into place."""
     output_dir = Path(output_dir)
+    check_output_dir(output_dir)
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
     try:

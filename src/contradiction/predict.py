@@ -93,7 +93,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--input", required=True, help="test CSV in the competition format")
     parser.add_argument("--output", required=True, help="where to write the submission CSV (id,prediction)")
     parser.add_argument("--probabilities", help="also write every row with its predicted label and 3 probabilities")
-    parser.add_argument("--batch_size", type=int, default=32, help="pairs per forward pass (default 32)")
+    parser.add_argument("--batch_size", type=int, default=64, help="pairs per forward pass (default 64)")
     parser.add_argument(
         "--max_length", type=int, default=256, help="tokens per pair; longer pairs are cut (default 256)"
     )

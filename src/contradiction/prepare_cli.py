@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from contradiction.data import format_report, prepare, save_prepared
+from contradiction.data import check_output_dir, format_report, prepare, save_prepared
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -26,6 +26,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    check_output_dir(args.output_dir)  # before the files are read, not after
     start = time.perf_counter()
     splits, report = prepare(args.train_file, args.test_file, args.validation_size, args.seed)
     save_prepared(splits, report, args.output_dir)

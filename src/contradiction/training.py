@@ -121,6 +121,8 @@ def read_recipe(path: str, parser: HfArgumentParser) -> dict:
 
 def check_training_args(data_args: DataArguments, args: TrainingArguments) -> None:
     """Refuse, before any work, what would fail at the end or leak a secret."""
+    if os.path.isfile(args.output_dir):
+        raise UserError(f"--output_dir {args.output_dir} is a file; pass a folder for the model.")
     if args.hub_token:
         raise UserError("do not pass --hub_token: set HF_TOKEN or run `hf auth login`, so the token is never saved.")
     if data_args.early_stopping_patience is not None and not (
@@ -140,6 +142,29 @@ def resolved_recipe(*arg_objects) -> dict:
 
 def save_recipe(recipe: dict, output_dir: str) -> None:
     Path(output_dir, RECIPE_FILE).write_text(yaml.safe_dump(recipe, sort_keys=True, allow_unicode=True), "utf-8")
+
+
+def resolve_checkpoint(resume: str | None, output_dir: str) -> str | None:
+    """`--resume_from_checkpoint last` (or true): the newest checkpoint in output_dir that was saved whole.
+
+    A run killed while saving leaves a checkpoint folder without `trainer_state.json` (written last);
+    resuming from it would fail, so it is skipped.
+    """
+    if resume not in ("last", "true", "True"):
+        if resume is not None and not os.path.isdir(resume):
+            raise UserError(f"--resume_from_checkpoint {resume}: no such checkpoint folder; pass one or `last`.")
+        return resume
+    complete = [
+        path
+        for path in Path(output_dir).glob("checkpoint-*")
+        if path.name.split("-")[-1].isdigit() and (path / "trainer_state.json").is_file()
+    ]
+    if not complete:
+        raise UserError(
+            f"--resume_from_checkpoint {resume}: {output_dir} holds no complete checkpoint; "
+            "drop the flag to start from scratch."
+        )
+    return str(max(complete, key=lambda path: int(path.name.split("-")[-1])))
 
 
 def set_cpu_threads(model_args: ModelArguments, args: TrainingArguments) -> None:

@@ -1,0 +1,52 @@
+"""The floor of a gradio_client round trip: an app whose event does no work, on loopback, in its own process.
+
+python benchmarks/gradio_floor.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+
+from common import save
+
+APP = """
+import sys
+import gradio as gr
+with gr.Blocks() as demo:
+    a, b, out = gr.Textbox(), gr.Textbox(), gr.Label()
+    gr.Button().click(lambda x, y: {"entailment": 1.0}, [a, b], out, api_name="predict")
+demo.queue().launch(server_name="127.0.0.1", server_port=int(sys.argv[1]), quiet=True)
+"""
+
+
+def main(requests: int = 100) -> None:
+    from gradio_client import Client
+    from serving import free_port, wait_until_up
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    server = subprocess.Popen([sys.executable, "-c", APP, str(port)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        wait_until_up(url, server)
+        client = Client(url, verbose=False, analytics_enabled=False)
+        for _ in range(5):
+            client.predict("a", "b", api_name="/predict")
+        latencies = []
+        for _ in range(requests):
+            start = time.perf_counter()
+            client.predict("a", "b", api_name="/predict")
+            latencies.append(time.perf_counter() - start)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    median_ms = 1000 * statistics.median(latencies)
+    print(f"gradio_client round trip to an event that does nothing: median {median_ms:.1f} ms over {requests}")
+    save("gradio_floor", {"requests": requests, "median_ms": median_ms})
+
+
+if __name__ == "__main__":
+    main()
