@@ -13,10 +13,12 @@ ENV PYTHONUNBUFFERED=1 \
     GRADIO_SERVER_PORT=7860 \
     GRADIO_ANALYTICS_ENABLED=False \
     HOME=/home/user \
-    HF_HOME=/home/user/.cache/huggingface
+    HF_HOME=/home/user/.cache/huggingface \
+    CONTRADICTION_HOME=/home/user/data
 
 # Spaces run the container as uid 1000; owning $HOME lets the model cache be written at run time
-RUN useradd --create-home --uid 1000 user
+RUN useradd --create-home --uid 1000 user \
+    && mkdir -p /home/user/data && chown user:user /home/user/data   # the monitoring database lives here
 WORKDIR /home/user/app
 
 # Dependencies in their own layer, rebuilt only when requirements.txt changes. Its last line, `-e .`,
