@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -16,21 +15,16 @@ import pandas as pd
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
+from local_app import launch_local
 
 from contradiction.inference import Predictor
 from contradiction.labels import LABELS
 from contradiction.monitoring import Monitor
 from contradiction.predict import PROB_COLUMNS
-from contradiction.ui import EXAMPLES, Limits, build_demo, launch
+from contradiction.ui import EXAMPLES, Limits, build_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 # gradio 6.31's queue still passes pandas options that pandas 3 deprecates; not ours to fix
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +36,7 @@ def predictor(tiny_model_dir: Path) -> Predictor:
 def client(predictor: Predictor, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
     limits, monitor = Limits(), Monitor()
     demo = build_demo(predictor, limits, monitor, output_dir=tmp_path_factory.mktemp("app-outputs"))
-    _, url, _ = launch(
-        demo, limits, monitor, prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True
-    )
+    url = launch_local(demo, limits, monitor)
     try:
         yield Client(
             url, verbose=False, analytics_enabled=False, download_files=str(tmp_path_factory.mktemp("downloads"))

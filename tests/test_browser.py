@@ -4,15 +4,15 @@ Monitoring tab counts it."""
 from __future__ import annotations
 
 import re
-import socket
 from pathlib import Path
 
 import pytest
+from local_app import launch_local
 
 from contradiction.inference import Predictor
 from contradiction.labels import LABELS
 from contradiction.monitoring import Monitor, PredictionLog
-from contradiction.ui import Limits, build_demo, launch
+from contradiction.ui import Limits, build_demo
 
 CHROMIUM = Path("/usr/bin/chromium")
 # gradio 6.31's queue still passes pandas options that pandas 3 deprecates; not ours to fix
@@ -35,12 +35,7 @@ def test_page_warns_on_an_empty_box_then_shows_a_label(tiny_model_dir: Path, tmp
 
     limits, monitor = Limits(), Monitor(PredictionLog(tmp_path / "monitoring.sqlite"))
     demo = build_demo(Predictor.from_pretrained(tiny_model_dir), limits, monitor, output_dir=tmp_path / "outputs")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    _, url, _ = launch(
-        demo, limits, monitor, prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True
-    )
+    url = launch_local(demo, limits, monitor)
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)

@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,13 +16,14 @@ from pathlib import Path
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
+from local_app import launch_local
 from prometheus_client.parser import text_string_to_metric_families
 
 from contradiction.cli import run_main
 from contradiction.inference import Predictor
 from contradiction.labels import LABELS
 from contradiction.monitoring import Monitor
-from contradiction.ui import MODEL_FAILED, Limits, build_demo, launch, main
+from contradiction.ui import MODEL_FAILED, Limits, build_demo, main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -114,12 +114,7 @@ def app(tiny_model_dir: Path, tmp_path: Path) -> Iterator[tuple[Client, Predicto
     predictor = Predictor.from_pretrained(tiny_model_dir)
     limits, monitor = Limits(), Monitor()
     demo = build_demo(predictor, limits, monitor, output_dir=tmp_path / "outputs")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    _, url, _ = launch(
-        demo, limits, monitor, prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True
-    )
+    url = launch_local(demo, limits, monitor)
     try:
         yield Client(url, verbose=False, download_files=str(tmp_path / "dl")), predictor, monitor, url
     finally:

@@ -4,7 +4,6 @@ Prometheus metrics at /metrics, the training label mix, drift, and the Monitorin
 from __future__ import annotations
 
 import json
-import socket
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import pandas as pd
 import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
+from local_app import launch_local
 from prometheus_client.parser import text_string_to_metric_families
 
 from contradiction.errors import UserError
@@ -29,7 +29,7 @@ from contradiction.monitoring import (
     total_variation,
     training_label_mix,
 )
-from contradiction.ui import EXAMPLES, Limits, build_demo, launch
+from contradiction.ui import EXAMPLES, Limits, build_demo
 
 SURE = np.array([[0.9, 0.05, 0.05]], dtype=np.float32)  # entailment, confidently
 UNSURE = np.array([[0.2, 0.45, 0.35]], dtype=np.float32)  # neutral, under 0.5
@@ -180,12 +180,7 @@ def served(tiny_model_dir: Path, tmp_path_factory) -> Iterator[tuple[Client, str
     demo = build_demo(
         Predictor.from_pretrained(tiny_model_dir), limits, monitor, output_dir=tmp_path_factory.mktemp("o")
     )
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    _, url, _ = launch(
-        demo, limits, monitor, prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True
-    )
+    url = launch_local(demo, limits, monitor)
     try:
         yield Client(url, verbose=False), url, monitor
     finally:

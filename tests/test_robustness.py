@@ -15,6 +15,7 @@ import httpx
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
+from local_app import launch_local
 
 from contradiction.cli import run_main
 from contradiction.data import load_csv
@@ -23,7 +24,7 @@ from contradiction.inference import Predictor
 from contradiction.labels import LABELS
 from contradiction.monitoring import Monitor
 from contradiction.prepare_cli import main as prepare_main
-from contradiction.ui import Limits, build_demo, launch, parse_args, text_problem
+from contradiction.ui import Limits, build_demo, parse_args, text_problem
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = ["id", "premise", "hypothesis", "lang_abv", "language", "label"]
@@ -267,12 +268,7 @@ def app(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     demo = build_demo(
         Predictor.from_pretrained(tiny_model_dir), limits, monitor, output_dir=tmp_path_factory.mktemp("o")
     )
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    _, url, _ = launch(
-        demo, limits, monitor, prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True
-    )
+    url = launch_local(demo, limits, monitor)
     try:
         yield Client(url, verbose=False, download_files=str(tmp_path_factory.mktemp("dl"))), url
     finally:
@@ -510,12 +506,7 @@ def test_uploads_live_in_temporary_storage_and_are_removed(tiny_model_dir, sampl
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))  # read when the server starts
     limits, monitor = Limits(), Monitor()
     demo = build_demo(Predictor.from_pretrained(tiny_model_dir), limits, monitor, output_dir=tmp_path / "results")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    _, url, _ = launch(
-        demo, limits, monitor, prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True
-    )
+    url = launch_local(demo, limits, monitor)
     try:
         client = Client(url, verbose=False, download_files=str(tmp_path / "dl"))
         client.predict(handle_file(sample_dir / "test.csv"), api_name="/predict_file")
