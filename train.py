@@ -14,6 +14,9 @@
     # two processes on a CPU (DDP over gloo)
     accelerate launch --multi_gpu --num_processes 2 train.py configs/smoke.yaml --output_dir outputs/ddp
 
+    # more data: public NLI sets, deduplicated item by item against the validation and test pairs
+    accelerate launch train.py configs/cpu-small-extra.yaml --extra_train_data data/nli-extra/*.csv.gz
+
 Every option: `python train.py --help`.
 """
 
@@ -40,6 +43,7 @@ from contradiction.tiny import build_tiny_model
 from contradiction.training import (
     TINY_MODEL,
     NLITrainer,
+    add_extra_data,
     evaluation_report,
     limit,
     load_data,
@@ -50,6 +54,7 @@ from contradiction.training import (
     save_recipe,
     set_cpu_threads,
     tokenize,
+    train_extra_stage,
 )
 
 logger = logging.getLogger("train")
@@ -71,9 +76,11 @@ def main(argv: list[str] | None = None) -> None:
 
     # --- data
     splits, data_report = load_data(data_args, training_args)
-    splits = limit(splits, data_args)
     if "validation" not in splits:
         raise UserError(f"{data_args.dataset_dir}: has no validation split; prepare it with data_prep.py.")
+    if data_args.extra_train_data:  # deduplicated against the whole validation and test splits
+        splits, data_report = add_extra_data(splits, data_report, data_args, training_args)
+    splits = limit(splits, data_args)
 
     # --- model and tokenizer
     model_path = model_args.model_name_or_path
@@ -108,16 +115,18 @@ def main(argv: list[str] | None = None) -> None:
     callbacks = []
     if data_args.early_stopping_patience is not None:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=data_args.early_stopping_patience))
-    trainer = NLITrainer(
-        model=model,
-        args=training_args,
-        train_dataset=train_dataset,
-        eval_dataset=eval_dataset,
-        processing_class=tokenizer,
-        data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if training_args.bf16 else None),
-        compute_metrics=make_compute_metrics(eval_dataset),
-        callbacks=callbacks,
-    )
+    shared = {
+        "model": model,
+        "eval_dataset": eval_dataset,
+        "processing_class": tokenizer,
+        "data_collator": DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if training_args.bf16 else None),
+        "compute_metrics": make_compute_metrics(eval_dataset),
+    }
+    extra_stage = None
+    if "extra" in encoded and resume is None:  # staged: the extra data first (a resumed run is past it)
+        extra_stage = train_extra_stage(shared, encoded["extra"], training_args, data_args.extra_epochs)
+        logger.info("after the extra-data stage: validation accuracy %.4f", extra_stage["validation_accuracy"])
+    trainer = NLITrainer(args=training_args, train_dataset=train_dataset, callbacks=callbacks, **shared)
     train_result = trainer.train(resume_from_checkpoint=resume)
 
     # --- evaluate: overall, per language, confusion matrix (same result in one or many processes)
@@ -125,6 +134,8 @@ def main(argv: list[str] | None = None) -> None:
     report["train_rows"] = len(train_dataset)
     report["train_runtime_s"] = train_result.metrics.get("train_runtime")
     report["processes"] = training_args.world_size
+    if extra_stage is not None:
+        report["extra_stage"] = extra_stage
     logger.info("validation accuracy %.4f, macro-F1 %.4f", report["accuracy"], report["macro_f1"])
 
     # --- save: model, tokenizer, results, plots, recipe, card (main process only)

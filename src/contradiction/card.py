@@ -126,6 +126,16 @@ def render_card(report: dict, recipe: dict, data_report: dict | None, model_name
         )
         rows = ", ".join(f"{k} {v}" for k, v in data_report["rows"].items())
         data_lines += f"\n- split (seed {data_report['seed']}): {rows}"
+    extra_section = render_extra_section(data_report, report)
+    balance = (
+        "Most competition pairs are English; the other languages have about 300 pairs each (more from the extra\n"
+        "  data below)"
+        if extra_section
+        else "Most training pairs are English; the other languages have about 300 pairs each"
+    ) + (
+        ", and their validation\n  accuracies rest on about 30 pairs, so differences of a few points between "
+        "languages are noise."
+    )
     return f"""---
 {front}---
 
@@ -165,7 +175,7 @@ Trained with the transformers `Trainer` (`train.py` of the contradiction project
 
 Data:
 {data_lines or "- see recipe.yaml"}
-
+{extra_section}
 ## Results
 
 On the validation split (held out, stratified by language and label): accuracy
@@ -181,10 +191,43 @@ On the validation split (held out, stratified by language and label): accuracy
 
 ## Limitations
 
-- Most training pairs are English; the other languages have about 300 pairs each, and their validation
-  accuracies rest on about 30 pairs, so differences of a few points between languages are noise.
+- {balance}
 - The texts are short sentences; long documents are truncated to `max_seq_length` tokens.
 - It has not been checked for bias; do not use it to make decisions about people.
+"""
+
+
+def render_extra_section(data_report: dict | None, report: dict) -> str:
+    """The extra sources with their licenses and counts, and how overlap with the evaluated pairs was removed."""
+    if not data_report or not data_report.get("extra_data"):
+        return ""
+    schedule = data_report.get("extra_schedule", {})
+    rows = "\n".join(
+        f"| `{e['source']}` | {e['license']} | {e['rows_read']} | {e['rows_dropped_unlabelled']} | "
+        f"{e['items_dropped_overlap']} ({e['rows_dropped_overlap']} rows) | {e['rows_kept']} | "
+        f"{', '.join(sorted(e['languages']))} |"
+        for e in data_report["extra_data"]
+    )
+    if schedule.get("mode") == "staged":
+        how = f"first {schedule['extra_epochs']:g} epoch(s) on the extra rows alone, then the competition data"
+        stage = report.get("extra_stage")
+        if stage and stage.get("validation_accuracy") is not None:
+            how += f" (validation accuracy after the first stage: {stage['validation_accuracy']:.3f})"
+    else:
+        how = "mixed with the competition training pairs into one shuffled training set"
+        if schedule.get("extra_weight", 1) < 1:
+            how += f" ({schedule['extra_weight']:g} of the extra rows)"
+    return f"""
+### Extra training data
+
+{schedule.get("extra_rows_trained_on", "")} extra pairs, {how}. An extra item (a pair and its translations)
+was dropped in every language when any of its versions matched a validation or test pair after Unicode
+NFKC, case folding and removing punctuation and whitespace (dedup mode `{schedule.get("dedup", "pair")}`):
+no evaluated pair, in any language, was trained on. Respect each source's license when you use this model.
+
+| source | license | rows read | unlabelled | items dropped for overlap | rows kept | languages |
+| --- | --- | --- | --- | --- | --- | --- |
+{rows}
 """
 
 

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from datasets import DatasetDict
+from datasets import DatasetDict, concatenate_datasets
 from torch.utils.data import SequentialSampler
 from transformers import HfArgumentParser, Trainer, TrainingArguments
 
 from contradiction.data import load_prepared, prepare, save_prepared
 from contradiction.errors import UserError
+from contradiction.extra_data import DEDUP_MODES, ExtraOptions, build_extra, check_specs, format_extra_report
 from contradiction.metrics import classification_report, flat_metrics
 
 TINY_MODEL = "tiny-xlmr"
@@ -80,12 +81,61 @@ class DataArguments:
         default="contradictory-my-dear-watson", metadata={"help": "Data set name shown in the model card."}
     )
     license: str = field(default="apache-2.0", metadata={"help": "License of the trained model, for the card."})
+    extra_train_data: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "More NLI data to train on (SPEC ...): a CSV/TSV/JSON Lines/Parquet file (gzipped or not), a "
+            "save_to_disk folder, or a Hub data set owner/name[:config][@split], e.g. "
+            "facebook/xnli:all_languages@train. Labels are mapped by name; items that overlap an evaluated "
+            "pair are dropped whole (--dedup)."
+        },
+    )
+    extra_licenses: list[str] | None = field(
+        default=None, metadata={"help": "License of each extra source, in order, for the model card."}
+    )
+    dedup: str = field(
+        default="pair",
+        metadata={
+            "help": "Drop an extra item when any of its versions matches a validation or test pair (pair), or "
+            "also when it shares a premise with one (premise). Texts are compared after NFKC, case folding "
+            "and removing punctuation and whitespace."
+        },
+    )
+    extra_max_rows_per_source: int | None = field(
+        default=None, metadata={"help": "Keep at most N rows of each extra source (a random sample, after dedup)."}
+    )
+    extra_versions_per_item: int | None = field(
+        default=None,
+        metadata={"help": "Keep at most K versions (translations) of each extra item, chosen at random."},
+    )
+    extra_sample_seed: int = field(default=42, metadata={"help": "Seed of the extra data's sampling."})
+    extra_weight: float = field(
+        default=1.0,
+        metadata={"help": "Mixed training: the share of the extra rows mixed into the training set (0 to 1)."},
+    )
+    extra_epochs: float = field(
+        default=0.0,
+        metadata={
+            "help": "Staged training: K epochs on the extra data first, then the competition data as usual; "
+            "0 mixes the extra rows into the competition training set instead."
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.dataset_dir is None and self.train_file is None:
             raise UserError("no data: pass --dataset_dir (a data_prep.py folder) or --train_file (a competition CSV).")
         if self.max_seq_length < 8:
             raise UserError(f"--max_seq_length {self.max_seq_length} is too short; use 64 to 512.")
+        if not 0 < self.extra_weight <= 1:
+            raise UserError(f"--extra_weight {self.extra_weight} must be above 0 and at most 1, e.g. 0.5.")
+        if self.extra_epochs < 0:
+            raise UserError(f"--extra_epochs {self.extra_epochs} must be 0 (mixed) or more (staged).")
+        if self.dedup not in DEDUP_MODES:
+            raise UserError(f"--dedup {self.dedup}: use pair or premise.")
+        for name in ("extra_max_rows_per_source", "extra_versions_per_item"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise UserError(f"--{name} {value} must be 1 or more.")
 
 
 ARGUMENT_CLASSES = (ModelArguments, DataArguments, TrainingArguments)
@@ -129,6 +179,8 @@ def check_training_args(data_args: DataArguments, args: TrainingArguments) -> No
         args.load_best_model_at_end and args.metric_for_best_model
     ):
         raise UserError("--early_stopping_patience needs --load_best_model_at_end true and --metric_for_best_model.")
+    if data_args.extra_train_data:
+        check_specs(list(data_args.extra_train_data))
 
 
 def resolved_recipe(*arg_objects) -> dict:
@@ -189,6 +241,48 @@ def load_data(data_args: DataArguments, args: TrainingArguments) -> tuple[Datase
     return load_prepared(prepared)
 
 
+def add_extra_data(
+    splits: DatasetDict, data_report: dict | None, data_args: DataArguments, args: TrainingArguments
+) -> tuple[DatasetDict, dict]:
+    """Add the extra sources: mixed into `train`, or as an `extra` split for a first stage (--extra_epochs).
+
+    Every process builds the same rows (sampling is seeded); Hub downloads happen on the main process first.
+    """
+    options = ExtraOptions(
+        dedup=data_args.dedup,
+        max_rows_per_source=data_args.extra_max_rows_per_source,
+        versions_per_item=data_args.extra_versions_per_item,
+        sample_seed=data_args.extra_sample_seed,
+        licenses=list(data_args.extra_licenses or []),
+    )
+    with args.main_process_first(desc="extra training data"):
+        extra, sources = build_extra(list(data_args.extra_train_data), splits, options)
+    if len(extra) == 0:
+        raise UserError("--extra_train_data: no rows are left after removing unlabelled and overlapping ones.")
+    report = dict(data_report or {})
+    staged = data_args.extra_epochs > 0
+    if not staged and data_args.extra_weight < 1:
+        extra = extra.shuffle(seed=data_args.extra_sample_seed).select(
+            range(round(len(extra) * data_args.extra_weight))
+        )
+    report["extra_data"] = sources
+    report["extra_schedule"] = {
+        "mode": "staged" if staged else "mixed",
+        "extra_epochs": data_args.extra_epochs,
+        "extra_weight": data_args.extra_weight,
+        "dedup": data_args.dedup,
+        "extra_rows_trained_on": len(extra),
+    }
+    if args.process_index == 0:
+        print(f"extra training data ({report['extra_schedule']['mode']}, dedup {data_args.dedup}):")
+        print(format_extra_report(sources))
+    if staged:
+        splits["extra"] = extra
+    else:
+        splits["train"] = concatenate_datasets([splits["train"], extra.cast(splits["train"].features)])
+    return splits, report
+
+
 def tokenize(splits: DatasetDict, tokenizer, data_args: DataArguments, args: TrainingArguments) -> DatasetDict:
     """Tokenize premise and hypothesis as a pair; keep a `length` column for length grouping."""
 
@@ -225,6 +319,37 @@ class NLITrainer(Trainer):
         if eval_dataset is None or self.args.world_size > 1:
             return None  # accelerate then shards batches in order and gathers them back in order
         return SequentialSampler(eval_dataset)
+
+
+EXTRA_STAGE_DIR = "extra-stage"
+
+
+def train_extra_stage(trainer_kwargs: dict, extra_dataset, args: TrainingArguments, epochs: float) -> dict:
+    """Staged training, stage one: `epochs` epochs on the extra data alone, then one evaluation.
+
+    The model in `trainer_kwargs` is trained in place; stage two (the competition data) starts from it with
+    its own learning-rate schedule. Nothing is checkpointed: a resumed run resumes stage two.
+    """
+    stage_args = dataclasses.replace(
+        args,
+        output_dir=os.path.join(args.output_dir, EXTRA_STAGE_DIR),
+        num_train_epochs=epochs,
+        max_steps=-1,
+        eval_strategy="no",
+        save_strategy="no",
+        load_best_model_at_end=False,
+        report_to=[],
+    )
+    trainer = NLITrainer(args=stage_args, train_dataset=extra_dataset, **trainer_kwargs)
+    result = trainer.train()
+    metrics = trainer.evaluate()
+    return {
+        "rows": len(extra_dataset),
+        "epochs": epochs,
+        "runtime_s": result.metrics.get("train_runtime"),
+        "validation_accuracy": metrics.get("eval_accuracy"),
+        "validation_macro_f1": metrics.get("eval_macro_f1"),
+    }
 
 
 def make_compute_metrics(eval_dataset):

@@ -1,0 +1,390 @@
+"""Extra NLI training data beside the competition CSV: load any source, map labels by name, drop leaks.
+
+A SPEC is a local file (CSV, TSV, JSON Lines, Parquet; `.gz` too), a `save_to_disk` folder, or a Hub data
+set `owner/name[:config][@split]` (split `train` when left out). Every source becomes rows of
+`premise, hypothesis, label, lang_abv, item`. The competition's non-English pairs are XNLI pairs, so a
+source item (one pair and its translations) is dropped whole when any of its versions matches an evaluated
+pair: the validation split, and the test split when there is one.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import tempfile
+import unicodedata
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+
+from contradiction.errors import UserError
+from contradiction.labels import LABEL2ID, LABELS
+
+# label spellings seen in public NLI sets; digits are the project's (and MultiNLI's) order
+LABEL_NAMES = {
+    **LABEL2ID,
+    "e": 0,
+    "entail": 0,
+    "entails": 0,
+    "n": 1,
+    "c": 2,
+    "contradict": 2,
+    "contradicts": 2,
+    "contradictory": 2,
+    "0": 0,
+    "1": 1,
+    "2": 2,
+}
+UNLABELLED = {"", "-", "-1", "none", "null", "nan"}
+COLUMN_ALIASES = {
+    "premise": ("premise", "sentence1", "text_a", "text"),
+    "hypothesis": ("hypothesis", "sentence2", "text_b", "text_pair"),
+    "label": ("label", "gold_label", "labels"),
+    "lang_abv": ("lang_abv", "lang", "language"),
+    "item": ("item", "item_id", "pairID", "promptID"),
+}
+LANGUAGE_NAMES = {
+    "ar": "Arabic",
+    "bg": "Bulgarian",
+    "de": "German",
+    "el": "Greek",
+    "en": "English",
+    "es": "Spanish",
+    "fa": "Persian",
+    "fr": "French",
+    "hi": "Hindi",
+    "id": "Indonesian",
+    "ru": "Russian",
+    "sw": "Swahili",
+    "th": "Thai",
+    "tr": "Turkish",
+    "ur": "Urdu",
+    "vi": "Vietnamese",
+    "zh": "Chinese",
+}
+# licenses of well-known sources, for the model card when the recipe gives none
+KNOWN_LICENSES = {
+    "facebook/xnli": "cc-by-nc-4.0",
+    "nyu-mll/multi_nli": "OANC / CC BY-SA 3.0 / CC BY 3.0 (by genre)",
+    "stanfordnlp/snli": "cc-by-sa-4.0",
+}
+LOCAL_FORMATS = {".csv": "csv", ".tsv": "csv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
+HUB_SPEC = re.compile(r"^(?P<repo>[\w.-]+(?:/[\w.-]+)?)(?::(?P<config>[\w.-]+))?(?:@(?P<split>[\w.\[\]:%+-]+))?$")
+DEDUP_MODES = ("pair", "premise")
+OUTPUT_FEATURES = Features(
+    {
+        "id": Value("string"),
+        "premise": Value("string"),
+        "hypothesis": Value("string"),
+        "lang_abv": Value("string"),
+        "language": Value("string"),
+        "label": ClassLabel(names=list(LABELS)),
+    }
+)
+
+
+@dataclass
+class Spec:
+    """One parsed SPEC: a local path, or a Hub data set with its config and split."""
+
+    text: str
+    path: Path | None = None
+    repo: str | None = None
+    config: str | None = None
+    split: str = "train"
+
+    @property
+    def is_hub(self) -> bool:
+        return self.repo is not None
+
+
+@dataclass
+class SourceRows:
+    """A source's labelled rows, grouped by item, and the counts of what was dropped on the way."""
+
+    spec: str
+    license: str
+    rows_read: int = 0
+    rows_dropped_unlabelled: int = 0
+    rows_dropped_empty: int = 0
+    items: dict[str, list[dict]] = field(default_factory=dict)
+
+
+def parse_spec(text: str) -> Spec:
+    """A local file or folder when the path exists (or looks like one), else a Hub id `owner/name[:config][@split]`."""
+    path = Path(os.path.expanduser(text))
+    if path.exists():
+        return Spec(text=text, path=path)
+    looks_local = text.startswith((".", "/", "~")) or any(s in text.lower() for s in (*LOCAL_FORMATS, ".gz"))
+    match = HUB_SPEC.match(text)
+    if looks_local or match is None:
+        raise UserError(
+            f"--extra_train_data {text}: no such file or folder; pass a CSV, TSV, JSON Lines or Parquet file, "
+            "a save_to_disk folder, or a Hub data set such as facebook/xnli:all_languages@train."
+        )
+    return Spec(text=text, repo=match["repo"], config=match["config"], split=match["split"] or "train")
+
+
+def check_hub_reachable(spec: Spec) -> None:
+    """Refuse a Hub SPEC at start when the Hub is switched off, rather than after the model is loaded."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE or os.environ.get("HF_DATASETS_OFFLINE", "0").upper() in ("1", "ON", "YES", "TRUE"):
+        raise UserError(
+            f"--extra_train_data {spec.text}: is a Hub data set but the Hub is switched off (HF_HUB_OFFLINE); "
+            "unset it, or pass a local copy (a save_to_disk folder or a data file)."
+        )
+
+
+def check_specs(specs: list[str]) -> list[Spec]:
+    """Parse every SPEC and refuse, before any work, a missing local path or a Hub source while offline."""
+    parsed = [parse_spec(text) for text in specs]
+    for spec in parsed:
+        if spec.is_hub:
+            check_hub_reachable(spec)
+    return parsed
+
+
+def read_source(spec: Spec) -> Dataset:
+    """The source as one `datasets.Dataset`, read with `datasets` (temporary cache for local files)."""
+    if spec.is_hub:
+        check_hub_reachable(spec)
+        try:
+            return datasets.load_dataset(spec.repo, spec.config, split=spec.split)
+        except Exception as err:  # offline, unknown id, unknown config or split: all end the same way
+            detail = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise UserError(
+                f"--extra_train_data {spec.text}: could not be loaded from the Hub ({detail[:200]}); check the id, "
+                "config and split, or pass a local copy."
+            ) from None
+    path = spec.path
+    if path.is_dir():
+        if not any((path / name).is_file() for name in ("dataset_dict.json", "dataset_info.json", "state.json")):
+            raise UserError(f"--extra_train_data {spec.text}: a folder that save_to_disk did not write; pass a file.")
+        loaded = datasets.load_from_disk(str(path))
+        if isinstance(loaded, DatasetDict):
+            split = "train" if "train" in loaded else next(iter(loaded))
+            loaded = loaded[split]
+        return loaded
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    builder = LOCAL_FORMATS.get(suffixes[-1] if suffixes else "")
+    if builder is None:
+        raise UserError(
+            f"--extra_train_data {spec.text}: unknown file type; use .csv, .tsv, .jsonl, .json or .parquet "
+            "(optionally gzipped)."
+        )
+    kwargs = {}
+    if builder == "csv":
+        kwargs = {"keep_default_na": False, "delimiter": "\t" if suffixes[-1] == ".tsv" else ","}
+    with tempfile.TemporaryDirectory(prefix="contradiction-extra-") as cache_dir:
+        try:
+            return datasets.load_dataset(
+                builder, data_files=str(path), split="train", cache_dir=cache_dir, keep_in_memory=True, **kwargs
+            )
+        except Exception as err:
+            detail = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise UserError(f"--extra_train_data {spec.text}: could not be read ({detail[:200]}).") from None
+
+
+def _column(ds: Dataset, role: str, spec: Spec, required: bool = True) -> str | None:
+    for name in COLUMN_ALIASES[role]:
+        if name in ds.column_names:
+            return name
+    if required:
+        raise UserError(
+            f"--extra_train_data {spec.text}: no {role} column (looked for {', '.join(COLUMN_ALIASES[role])}); "
+            f"it has {', '.join(ds.column_names)}."
+        )
+    return None
+
+
+def _label_id(value, names: list[str] | None, spec: Spec, row: int) -> int | None:
+    """The project's label id for a source value, by name; None for a row without a gold label."""
+    if value is None:
+        return None
+    if names is not None and isinstance(value, int):  # a ClassLabel: its own names decide
+        if value < 0:
+            return None
+        value = names[value]
+    key = str(value).strip().lower()
+    if key in UNLABELLED:
+        return None
+    if key not in LABEL_NAMES:
+        raise UserError(
+            f"--extra_train_data {spec.text}: row {row + 1} has label {value!r}; use entailment, neutral or "
+            "contradiction (or e/n/c, or 0/1/2 in that order)."
+        )
+    return LABEL_NAMES[key]
+
+
+def _is_all_languages(ds: Dataset, premise: str) -> bool:
+    """XNLI's `all_languages` config: one row per item, the premise a {language: text} Translation."""
+    return isinstance(ds.features.get(premise), datasets.Translation)
+
+
+def collect(spec: Spec, ds: Dataset, license_: str | None = None) -> SourceRows:
+    """Map a loaded source to labelled rows grouped by item (a row is its own item when the source has none)."""
+    premise, hypothesis = _column(ds, "premise", spec), _column(ds, "hypothesis", spec)
+    label, lang, item = (
+        _column(ds, "label", spec),
+        _column(ds, "lang_abv", spec, False),
+        _column(ds, "item", spec, False),
+    )
+    feature = ds.features.get(label)
+    names = feature.names if isinstance(feature, ClassLabel) else None
+    if license_ is None:
+        license_ = KNOWN_LICENSES.get(spec.repo or "") or (ds.info.license if spec.is_hub else None) or "not given"
+    out = SourceRows(spec=spec.text, license=license_)
+    all_languages = _is_all_languages(ds, premise)
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for i, row in enumerate(ds):
+        versions = _versions(row, premise, hypothesis, lang, all_languages)
+        out.rows_read += len(versions)
+        label_id = _label_id(row[label], names, spec, i)
+        if label_id is None:
+            out.rows_dropped_unlabelled += len(versions)
+            continue
+        key = f"row{i}" if all_languages or item is None else str(row[item])
+        for p, h, code in versions:
+            if p and h:
+                groups[key].append({"premise": p, "hypothesis": h, "label": label_id, "lang_abv": code})
+            else:
+                out.rows_dropped_empty += 1
+    out.items = dict(groups)
+    return out
+
+
+def _versions(row: dict, premise: str, hypothesis: str, lang: str | None, all_languages: bool) -> list[tuple]:
+    """(premise, hypothesis, language) of each version a row holds: 15 for an XNLI `all_languages` row."""
+    if all_languages:
+        premises = row[premise]
+        hyp = row[hypothesis]
+        return [
+            (premises[code].strip(), text.strip(), code)
+            for code, text in zip(hyp["language"], hyp["translation"], strict=True)
+            if code in premises
+        ]
+    code = str(row[lang]).strip() if lang is not None and row[lang] is not None else "unknown"
+    return [(str(row[premise] or "").strip(), str(row[hypothesis] or "").strip(), code)]
+
+
+def normalise(text: str) -> str:
+    """The form two copies of a sentence share: NFKC, case-folded, without punctuation or whitespace."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return "".join(c for c in text if not (c.isspace() or unicodedata.category(c)[0] == "P"))
+
+
+def evaluated_keys(splits: DatasetDict) -> tuple[set[tuple[str, str]], set[str]]:
+    """Normalised pairs and premises of every split that is evaluated (all but train)."""
+    pairs: set[tuple[str, str]] = set()
+    premises: set[str] = set()
+    for name, ds in splits.items():
+        if name == "train":
+            continue
+        for p, h in zip(ds["premise"], ds["hypothesis"], strict=True):
+            pairs.add((normalise(p), normalise(h)))
+            premises.add(normalise(p))
+    return pairs, premises
+
+
+@dataclass
+class ExtraOptions:
+    """How extra sources are cleaned and sampled (the recipe's `extra_*` values)."""
+
+    dedup: str = "pair"
+    max_rows_per_source: int | None = None
+    versions_per_item: int | None = None
+    sample_seed: int = 42
+    licenses: list[str] = field(default_factory=list)
+
+
+def build_extra(specs: list[str], splits: DatasetDict, options: ExtraOptions) -> tuple[Dataset, list[dict]]:
+    """Load, clean, deduplicate and subsample every source; return the rows and one report entry per source."""
+    if options.dedup not in DEDUP_MODES:
+        raise UserError(f"--dedup {options.dedup}: use pair or premise.")
+    parsed = check_specs(specs)  # every source checked before any is read
+    pairs, premises = evaluated_keys(splits)
+    rng = random.Random(options.sample_seed)
+    columns: dict[str, list] = {name: [] for name in OUTPUT_FEATURES}
+    report = []
+    for n, spec in enumerate(parsed):
+        license_ = options.licenses[n] if n < len(options.licenses) else None
+        source = collect(spec, read_source(spec), license_)
+        kept, entry = _clean(source, pairs, premises, options, rng)
+        report.append(entry)
+        for j, row in enumerate(kept):
+            columns["id"].append(f"extra{n}-{j}")
+            columns["language"].append(LANGUAGE_NAMES.get(row["lang_abv"], row["lang_abv"]))
+            for name in ("premise", "hypothesis", "lang_abv", "label"):
+                columns[name].append(row[name])
+    return Dataset.from_dict(columns, features=OUTPUT_FEATURES), report
+
+
+def _clean(source: SourceRows, pairs: set, premises: set, options: ExtraOptions, rng: random.Random):
+    """Drop leaking items whole, then sample versions per item and rows per source; count every step."""
+    kept: list[dict] = []
+    items_overlap = rows_overlap = 0
+    for versions in source.items.values():
+        leaks = any(
+            (normalise(v["premise"]), normalise(v["hypothesis"])) in pairs
+            or (options.dedup == "premise" and normalise(v["premise"]) in premises)
+            for v in versions
+        )
+        if leaks:
+            items_overlap += 1
+            rows_overlap += len(versions)
+            continue
+        if options.versions_per_item is not None and len(versions) > options.versions_per_item:
+            versions = rng.sample(versions, options.versions_per_item)
+        kept += versions
+    after_dedup = len(kept)
+    if options.max_rows_per_source is not None and len(kept) > options.max_rows_per_source:
+        kept = [kept[i] for i in sorted(rng.sample(range(len(kept)), options.max_rows_per_source))]
+    labels = Counter(LABELS[row["label"]] for row in kept)
+    languages = Counter(row["lang_abv"] for row in kept)
+    entry = {
+        "source": source.spec,
+        "license": source.license,
+        "rows_read": source.rows_read,
+        "rows_kept": len(kept),
+        "rows_dropped_unlabelled": source.rows_dropped_unlabelled,
+        "items_dropped_overlap": items_overlap,
+        "rows_dropped_overlap": rows_overlap,
+        "rows_dropped_empty": source.rows_dropped_empty,
+        "rows_dropped_sampling": source.rows_read
+        - source.rows_dropped_unlabelled
+        - source.rows_dropped_empty
+        - rows_overlap
+        - len(kept),
+        "rows_after_dedup": after_dedup,
+        "labels": {name: labels.get(name, 0) for name in LABELS},
+        "languages": dict(sorted(languages.items())),
+    }
+    return kept, entry
+
+
+def format_extra_report(entries: list[dict]) -> str:
+    """One line per source: rows read, dropped (unlabelled, overlapping the evaluated splits, sampled) and kept."""
+    heads = ("read", "unlabelled", "overlap items", "overlap rows", "sampled out", "kept")
+    width = max(len(Path(e["source"]).name) for e in entries)
+    lines = ["source".ljust(width) + "".join(h.rjust(len(h) + 2) for h in heads)]
+    for e in entries:
+        values = (
+            e["rows_read"],
+            e["rows_dropped_unlabelled"] + e["rows_dropped_empty"],
+            e["items_dropped_overlap"],
+            e["rows_dropped_overlap"],
+            e["rows_dropped_sampling"],
+            e["rows_kept"],
+        )
+        lines.append(
+            Path(e["source"]).name.ljust(width)
+            + "".join(str(v).rjust(len(h) + 2) for v, h in zip(values, heads, strict=True))
+        )
+    return "\n".join(lines)
