@@ -45,6 +45,7 @@ from contradiction.training import (
     NLITrainer,
     add_extra_data,
     evaluation_report,
+    freeze_word_embeddings,
     limit,
     load_data,
     make_compute_metrics,
@@ -106,6 +107,9 @@ def main(argv: list[str] | None = None) -> None:
             f"--model_name_or_path {model_args.model_name_or_path}: cannot be loaded as a 3-label classifier "
             f"({detail}); pass a backbone or a 3-label NLI model (Hub id or folder)."
         ) from None
+
+    if model_args.freeze_embeddings:
+        logger.info("word embeddings frozen: %d parameters not trained", freeze_word_embeddings(model))
 
     # --- tokenize (pairs, longest text truncated first, padding per batch)
     encoded = tokenize(splits, tokenizer, data_args, training_args)

@@ -345,3 +345,13 @@ def test_quick_start_command_runs_as_written(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "outputs" / "smoke" / "model.safetensors").is_file()
     assert (tmp_path / "home" / ".cache" / "contradiction" / "tiny-xlmr" / "tokenizer.json").is_file()
+
+
+def test_frozen_word_embeddings_stay_as_pretrained(tiny_model_dir, sample_dir, tmp_path):
+    out = tmp_path / "frozen"
+    load_train_script().main(smoke_args(tiny_model_dir, out, sample_dir, "--freeze_embeddings", "true"))
+    before = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir)
+    after = AutoModelForSequenceClassification.from_pretrained(out)
+    assert torch.equal(before.get_input_embeddings().weight, after.get_input_embeddings().weight)
+    assert not torch.equal(before.classifier.out_proj.weight, after.classifier.out_proj.weight)  # the rest trained
+    assert yaml.safe_load((out / "recipe.yaml").read_text())["freeze_embeddings"] is True

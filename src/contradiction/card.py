@@ -28,6 +28,11 @@ CARD_RECIPE_KEYS = (
     "fp16",
     "seed",
     "validation_size",
+    "freeze_embeddings",
+    "extra_versions_per_item",
+    "extra_max_rows_per_source",
+    "extra_epochs",
+    "extra_weight",
 )
 
 
@@ -222,8 +227,10 @@ def render_extra_section(data_report: dict | None, report: dict) -> str:
 
 {schedule.get("extra_rows_trained_on", "")} extra pairs, {how}. An extra item (a pair and its translations)
 was dropped in every language when any of its versions matched a validation or test pair after Unicode
-NFKC, case folding and removing punctuation and whitespace (dedup mode `{schedule.get("dedup", "pair")}`):
-no evaluated pair, in any language, was trained on. Respect each source's license when you use this model.
+NFKC, case folding and removing punctuation and whitespace (dedup mode `{schedule.get("dedup", "pair")}`).
+Items are known where a source has them (an `item` column, XNLI's `all_languages` rows); elsewhere each
+pair is its own item, so only copies of an evaluated pair, not its translations, can be found there.
+Respect each source's license when you use this model.
 
 | source | license | rows read | unlabelled | items dropped for overlap | rows kept | languages |
 | --- | --- | --- | --- | --- | --- | --- |
