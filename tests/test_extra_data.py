@@ -76,6 +76,29 @@ def test_an_item_matching_a_validation_pair_is_dropped_in_every_language(tmp_pat
     assert (entry["items_dropped_overlap"], entry["rows_dropped_overlap"], entry["rows_kept"]) == (1, 3, 6)
 
 
+def test_an_item_sharing_a_translation_with_a_leaking_item_goes_with_it(tmp_path):
+    """Two items whose German versions came out identical: the one that does not match still carries the text."""
+    rows = xnli_rows() + [
+        {
+            "item": "twin",
+            "lang_abv": "en",
+            "premise": "The school garden has roses.",
+            "hypothesis": "Flowers grow.",
+            "label": "neutral",
+        },
+        {
+            "item": "twin",
+            "lang_abv": "de",
+            "premise": ITEM_GARDEN[2][1],
+            "hypothesis": ITEM_GARDEN[2][2],
+            "label": "neutral",
+        },
+    ]
+    extra, report = build([write_csv(tmp_path / "x.csv", rows)])
+    assert report[0]["items_dropped_overlap"] == 2 and report[0]["rows_dropped_overlap"] == 5
+    assert "The school garden has roses." not in extra["premise"]
+
+
 def test_premise_mode_also_drops_items_that_share_an_evaluated_premise(tmp_path):
     source = write_csv(tmp_path / "x.csv", xnli_rows())
     splits = evaluated("Ma tante prépare une grande marmite de soupe chaque dimanche.", "Ma tante déteste la soupe.")

@@ -327,16 +327,26 @@ def build_extra(specs: list[str], splits: DatasetDict, options: ExtraOptions) ->
 
 
 def _clean(source: SourceRows, pairs: set, premises: set, options: ExtraOptions, rng: random.Random):
-    """Drop leaking items whole, then sample versions per item and rows per source; count every step."""
+    """Drop leaking items whole, then sample versions per item and rows per source; count every step.
+
+    A leaking item's other versions are leaks too: an item that shares one of them (two items whose
+    translations came out the same) is dropped with it.
+    """
+    keys = {
+        name: [(normalise(v["premise"]), normalise(v["hypothesis"])) for v in versions]
+        for name, versions in source.items.items()
+    }
+
+    def touches(item_keys: list[tuple[str, str]], pair_set: set, premise_set: set) -> bool:
+        return any(k in pair_set or (options.dedup == "premise" and k[0] in premise_set) for k in item_keys)
+
+    leaking = {name for name, item_keys in keys.items() if touches(item_keys, pairs, premises)}
+    tainted_pairs = {k for name in leaking for k in keys[name]}
+    tainted_premises = {k[0] for k in tainted_pairs}
     kept: list[dict] = []
     items_overlap = rows_overlap = 0
-    for versions in source.items.values():
-        leaks = any(
-            (normalise(v["premise"]), normalise(v["hypothesis"])) in pairs
-            or (options.dedup == "premise" and normalise(v["premise"]) in premises)
-            for v in versions
-        )
-        if leaks:
+    for name, versions in source.items.items():
+        if name in leaking or touches(keys[name], tainted_pairs, tainted_premises):
             items_overlap += 1
             rows_overlap += len(versions)
             continue
