@@ -1,7 +1,9 @@
-"""`python -m contradiction.predict`: a Kaggle submission from a test CSV, whole files only, one-sentence errors."""
+"""`python -m contradiction.predict`: a Kaggle submission from a file of pairs, whole files only, one-sentence errors;
+2 processes write the bytes of 1, a killed run resumes to the same bytes, JSON Lines and Parquet as CSV."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,8 +12,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from contradiction.batch_io import KILL_AFTER_ENV, KILLED_STATUS, partial_path, progress_path
+from contradiction.data import load_csv
+from contradiction.inference import Predictor
 from contradiction.labels import LABELS
-from contradiction.predict import PROB_COLUMNS, main, write_csvs
+from contradiction.predict import PROB_COLUMNS, main, predict_table, submission, write_csvs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,3 +77,99 @@ def test_outputs_appear_whole_or_not_at_all(tmp_path: Path) -> None:
         write_csvs({first: pd.DataFrame({"id": ["1"]}), second: Broken({"id": ["1"]})})
     assert first.read_text(encoding="utf-8") == "old\n"  # not replaced: the second file failed
     assert [p.name for p in tmp_path.iterdir()] == ["a.csv"]  # no temporary files left behind
+
+
+# --- files of many pairs: chunks, processes, resume, formats
+
+
+def predict(model: Path, source: Path, out: Path, *flags: str) -> tuple[bytes, bytes]:
+    """Run the CLI in this process; return the submission's and the probabilities' bytes."""
+    main(["--model", str(model), "--input", str(source), "--output", str(out / "submission.csv"),
+          "--probabilities", str(out / "probabilities.csv"), *flags])  # fmt: skip
+    return (out / "submission.csv").read_bytes(), (out / "probabilities.csv").read_bytes()
+
+
+def command(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+
+
+def test_one_process_writes_what_the_app_s_whole_table_path_writes(tiny_model_dir, sample_dir, tmp_path, capsys):
+    """Chunked, streamed and resumable, a plain run still writes the bytes of the former in-memory path."""
+    test = sample_dir / "test.csv"
+    table = predict_table(Predictor.from_pretrained(tiny_model_dir), load_csv(test, labelled=False))
+    write_csvs(
+        {tmp_path / "whole" / "submission.csv": submission(table), tmp_path / "whole" / "probabilities.csv": table}
+    )
+    got = predict(tiny_model_dir, test, tmp_path / "chunked")
+    assert got == (
+        (tmp_path / "whole" / "submission.csv").read_bytes(),
+        (tmp_path / "whole" / "probabilities.csv").read_bytes(),
+    )
+    assert "wrote 30 predictions" in capsys.readouterr().out
+
+
+def test_two_processes_write_the_bytes_of_one(tiny_model_dir, sample_dir, tmp_path):
+    # train.csv: 150 competition rows (its label column is ignored), enough for the tiny model to use two labels
+    source = sample_dir / "train.csv"
+    flags = ("--chunk_size", "40", "--batch_size", "6")  # uneven: 4 chunks, the last of 30; 7 batches to deal out
+    one = predict(tiny_model_dir, source, tmp_path / "one", *flags)
+    out = tmp_path / "two"
+    result = command(
+        "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "-m", "contradiction.predict",
+        "--model", str(tiny_model_dir), "--input", str(source), "--output", str(out / "submission.csv"),
+        "--probabilities", str(out / "probabilities.csv"), *flags,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("wrote 150 predictions") == 1  # written once, by the main process
+    assert "2 processes" in result.stdout
+    assert ((out / "submission.csv").read_bytes(), (out / "probabilities.csv").read_bytes()) == one
+    assert sorted(p.name for p in out.iterdir()) == ["probabilities.csv", "submission.csv"]
+
+
+def test_a_killed_run_resumes_to_the_same_bytes(tiny_model_dir, sample_dir, tmp_path, capsys):
+    source = sample_dir / "train.csv"
+    flags = ("--chunk_size", "20", "--batch_size", "8")
+    uninterrupted = predict(tiny_model_dir, source, tmp_path / "whole", *flags)
+    whole_summary = capsys.readouterr().out.splitlines()[0].split(" (")[1]
+    out = tmp_path / "killed"
+    submission_csv = out / "submission.csv"
+    killed = subprocess.run(
+        [sys.executable, "-m", "contradiction.predict", "--model", str(tiny_model_dir), "--input", str(source),
+         "--output", str(submission_csv), "--probabilities", str(out / "probabilities.csv"), *flags],
+        capture_output=True, text=True, cwd=ROOT, timeout=600,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", KILL_AFTER_ENV: "3"},  # dies with chunk 4 written, unrecorded
+    )  # fmt: skip
+    assert killed.returncode == KILLED_STATUS, killed.stderr[-3000:]
+    progress = json.loads(progress_path(submission_csv).read_text(encoding="utf-8"))
+    assert progress["rows_done"] == 60
+    assert partial_path(submission_csv).stat().st_size > progress["bytes"][str(submission_csv.resolve())]
+    assert not submission_csv.exists() and not (out / "probabilities.csv").exists()  # nothing looks complete
+
+    assert predict(tiny_model_dir, source, out, *flags, "--resume") == uninterrupted
+    summary = capsys.readouterr().out.splitlines()[0].split(" (")[1]
+    assert summary == whole_summary.replace(")", ", 60 of them from the run resumed)")  # labels of all 150 rows
+    assert sorted(p.name for p in out.iterdir()) == ["probabilities.csv", "submission.csv"]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_jsonl_and_parquet_give_the_csv_s_submission(tiny_model_dir, sample_dir, tmp_path, suffix):
+    csv_sub, csv_probs = predict(tiny_model_dir, sample_dir / "test.csv", tmp_path / "csv")
+    names = {"id": "pair_id", "premise": "sentence1", "hypothesis": "sentence2"}
+    frame = pd.read_csv(sample_dir / "test.csv", dtype=str, keep_default_na=False).rename(columns=names)
+    source = tmp_path / f"pairs{suffix}"
+    if suffix == ".jsonl":
+        frame.to_json(source, orient="records", lines=True, force_ascii=False)
+    else:
+        frame.to_parquet(source, row_group_size=8)  # several row groups, read one after the other
+    got = predict(tiny_model_dir, source, tmp_path / "other", "--chunk_size", "11", "--id_column", "pair_id",
+                  "--premise_column", "sentence1", "--hypothesis_column", "sentence2")  # fmt: skip
+    assert got[0] == csv_sub
+    assert got[1] == csv_probs  # lang_abv and language are carried along when the file has them
+
+
+def test_help_lists_the_batch_flags():
+    result = command("-m", "contradiction.predict", "--help")
+    assert result.returncode == 0
+    for flag in ("--chunk_size", "--resume", "--id_column", "--premise_column", "--hypothesis_column", ".parquet"):
+        assert flag in result.stdout

@@ -1,0 +1,225 @@
+"""batch_io.py: the streaming check says what `data.load_csv` says; other inputs and resumed outputs fail clearly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from contradiction.batch_io import (
+    ChunkedOutputs,
+    Columns,
+    check_rows,
+    open_input,
+    partial_path,
+    progress_path,
+)
+from contradiction.data import DataError, load_csv
+from contradiction.errors import UserError
+
+HEADER = "id,premise,hypothesis,lang_abv,language\n"
+GOOD = ["en1,The shop opens at nine.,The shop is open in the morning.,en,English",
+        "fr1,Il pleut.,Le soleil brille.,fr,French",
+        "de1,Der Laden ist zu.,Der Laden hat offen.,de,German"]  # fmt: skip
+
+
+def streaming_error(path: Path, columns: Columns | None = None) -> str:
+    with pytest.raises(DataError) as info:
+        check_rows(open_input(path, columns))
+    return str(info.value)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        HEADER + 'en1,"The shop opens,at nine.,en,English\nen2,A.,B.,en,English\n',
+        HEADER + "en1,Hello, world,Hi.,en,English\n",
+        HEADER.replace(",", "\t") + "en1\tA.\tB.\ten\tEnglish\n",
+        HEADER.replace(",", ";") + "en1;A.;B.;en;English\n",
+        "id,text\n1,hello\n",
+        HEADER + "\n".join([GOOD[0], ",A.,B.,en,English", GOOD[2]]) + "\n",
+        HEADER + "\n".join([GOOD[0], "fr1,Il pleut.,  ,fr,French", GOOD[2]]) + "\n",
+        HEADER + "\n".join([GOOD[0], "fr1,Il pleut.,Oui.", GOOD[2]]) + "\n",
+        HEADER + "\n".join([*GOOD, "en1,Again.,Twice.,en,English"]) + "\n",
+        HEADER + "\n".join([GOOD[0], ",A.,,en,English", "x,,B.,,English"]) + "\n",
+        HEADER,
+        "   \n",
+        "",
+    ],
+    ids=[
+        "unclosed-quote",
+        "unquoted-comma",
+        "tabs",
+        "semicolons",
+        "wrong-header",
+        "empty-id",
+        "blank-hypothesis",
+        "short-row",
+        "repeated-id",
+        "several-problems",
+        "header-only",
+        "blank",
+        "empty",
+    ],  # fmt: skip
+)
+def test_a_bad_competition_csv_gets_load_csv_s_sentence(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "test.csv"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(DataError) as expected:
+        load_csv(path, labelled=False)
+    assert streaming_error(path) == str(expected.value)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [HEADER.encode("utf-16"), (HEADER + GOOD[0] + "\n").encode() + b"en2,caf\xe9,B.,en,English\n"],
+    ids=["utf-16", "latin-1-byte"],
+)
+def test_a_badly_encoded_csv_gets_load_csv_s_sentence(tmp_path: Path, raw: bytes) -> None:
+    path = tmp_path / "test.csv"
+    path.write_bytes(raw)
+    with pytest.raises(DataError) as expected:
+        load_csv(path, labelled=False)
+    assert streaming_error(path) == str(expected.value)
+
+
+def test_a_good_csv_streams_as_load_csv_reads_it(tmp_path: Path, sample_dir: Path) -> None:
+    path = tmp_path / "test.csv"
+    text = (sample_dir / "test.csv").read_text(encoding="utf-8")
+    path.write_text(text.replace("\n", "\r\n", 3), encoding="utf-8-sig")  # a BOM and a few Windows line ends
+    expected = load_csv(path, labelled=False)
+    source = open_input(path)
+    assert check_rows(source) == len(expected)
+    chunks = list(source.chunks(7))
+    assert [len(c["id"]) for c in chunks] == [7, 7, 7, 7, 2]
+    for column in ("id", "premise", "hypothesis", "lang_abv", "language"):
+        assert [value for c in chunks for value in c[column]] == expected[column]
+    assert [c["id"] for c in source.chunks(7, skip_rows=21)] == [expected["id"][21:28], expected["id"][28:]]
+
+
+@pytest.mark.parametrize(
+    "name, content, expected",
+    [
+        (
+            "pairs.txt",
+            "id,premise\n",
+            "{path}: is a .txt file; pass a .csv, .jsonl or .parquet file (the type is read from the name).",
+        ),
+        (
+            "pairs",
+            "",
+            "{path}: is a file without extension; pass a .csv, .jsonl or .parquet file (the type is read "
+            "from the name).",
+        ),
+        (
+            "pairs.jsonl",
+            '{"id": "1", "premise": "A."}\n',
+            "{path}: has no column 'hypothesis' for the hypotheses; "
+            "name the right one with --hypothesis_column (the file has id, premise).",
+        ),
+        (
+            "pairs.jsonl",
+            '{"id": "1", "premise": "A.", "hypothesis": "B."}\n{"id": "2", "premise": \n',
+            "{path}: could not be read as JSON Lines",
+        ),
+        ("pairs.jsonl", "[1, 2]\n", "{path}: line 1 is not a JSON object; write one object per line"),
+        ("pairs.jsonl", "\n\n", "{path}: the file has no rows; write one JSON object per line."),
+        ("pairs.parquet", "not parquet", "{path}: could not be read as Parquet ("),
+        (
+            "pairs.jsonl",
+            '{"id": "1", "premise": "A.", "hypothesis": "B."}\n{"id": "1", "premise": "C.", "hypothesis": "D."}\n',
+            "{path}: row 2 (id '1') repeats the id of row 1; ids must be unique.",
+        ),
+    ],
+    ids=[
+        "unknown-extension",
+        "no-extension",
+        "missing-column",
+        "broken-json",
+        "not-an-object",
+        "no-rows",
+        "not-parquet",
+        "repeated-id",
+    ],  # fmt: skip
+)
+def test_other_bad_inputs_get_one_sentence(tmp_path: Path, name: str, content: str, expected: str) -> None:
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    message = streaming_error(path)
+    assert message.startswith(expected.format(path=path))
+    assert "\n" not in message and message.endswith(".")
+
+
+def test_column_flags_name_the_missing_column_and_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "pairs.csv"
+    path.write_text("pair,sentence1,sentence2\n1,A.,B.\n", encoding="utf-8")
+    assert streaming_error(path, Columns("pair", "sentence1", "sentence_2")) == (
+        f"{path}: has no column 'sentence_2' for the hypotheses; name the right one with --hypothesis_column "
+        "(the file has pair, sentence1, sentence2)."
+    )
+    bad = tmp_path / "pairs.parquet"
+    pd.DataFrame({"pair": ["1", "2"], "s1": ["A.", " "], "s2": ["B.", "C."]}).to_parquet(bad)
+    assert streaming_error(bad, Columns("pair", "s1", "s2")) == (
+        f"{bad}: row 2 (id '2') has an empty s1; fill it in or remove the row."
+    )
+
+
+def test_a_missing_input_names_the_file(tmp_path: Path) -> None:
+    assert streaming_error(tmp_path / "nope.jsonl") == (
+        f"{tmp_path / 'nope.jsonl'}: no such file; pass the path of the file to predict."
+    )
+
+
+def written(tmp_path: Path, settings: dict, chunks: int) -> ChunkedOutputs:
+    outputs = ChunkedOutputs([tmp_path / "submission.csv", tmp_path / "probabilities.csv"], settings)
+    outputs.start(resume=False)
+    for i in range(chunks):
+        frame = pd.DataFrame({"id": [f"{i}a", f"{i}b"], "prediction": [0, 2]})
+        outputs.append([frame, frame], {"entailment": 1, "contradiction": 1})
+    return outputs
+
+
+def test_outputs_resume_from_their_last_recorded_size(tmp_path: Path) -> None:
+    written(tmp_path, {"--chunk_size": 2}, chunks=2)
+    target = tmp_path / "submission.csv"
+    recorded = partial_path(target).read_bytes()
+    with open(partial_path(target), "ab") as f:
+        f.write(b"3a,1\n3b")  # a chunk half written when the run was killed
+    assert not target.exists()
+    outputs = ChunkedOutputs([target, tmp_path / "probabilities.csv"], {"--chunk_size": 2})
+    assert outputs.start(resume=True) == 4
+    assert partial_path(target).read_bytes() == recorded
+    assert outputs.counts == {"entailment": 2, "contradiction": 2}
+    outputs.append([pd.DataFrame({"id": ["2a"], "prediction": [1]})] * 2, {"neutral": 1})
+    outputs.finish()
+    assert target.read_text(encoding="utf-8") == "id,prediction\n0a,0\n0b,2\n1a,0\n1b,2\n2a,1\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["probabilities.csv", "submission.csv"]
+
+
+def test_resuming_with_other_settings_is_refused(tmp_path: Path) -> None:
+    written(tmp_path, {"--chunk_size": 2, "--batch_size": 64}, chunks=1)
+    progress = progress_path(tmp_path / "submission.csv")
+    outputs = ChunkedOutputs([tmp_path / "submission.csv", tmp_path / "probabilities.csv"],
+                             {"--chunk_size": 2, "--batch_size": 32})  # fmt: skip
+    with pytest.raises(UserError) as info:
+        outputs.start(resume=True)
+    assert str(info.value) == (
+        f"--resume: {progress} was written with --batch_size 64, not 32; pass the same value, or run without "
+        "--resume to start over."
+    )
+    partial_path(tmp_path / "probabilities.csv").unlink()
+    outputs = ChunkedOutputs([tmp_path / "submission.csv", tmp_path / "probabilities.csv"],
+                             {"--chunk_size": 2, "--batch_size": 64})  # fmt: skip
+    with pytest.raises(UserError, match="is missing or shorter than"):
+        outputs.start(resume=True)
+    assert json.loads(progress.read_text(encoding="utf-8"))["rows_done"] == 2  # nothing was touched
+
+
+def test_without_resume_an_unfinished_run_starts_over(tmp_path: Path, capsys) -> None:
+    written(tmp_path, {}, chunks=3)
+    outputs = ChunkedOutputs([tmp_path / "submission.csv", tmp_path / "probabilities.csv"], {})
+    assert outputs.start(resume=False) == 0
+    assert partial_path(tmp_path / "submission.csv").read_bytes() == b""
+    assert "starting over (--resume continues it)" in capsys.readouterr().err
