@@ -22,22 +22,13 @@ import datasets
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
 from contradiction.errors import UserError
-from contradiction.labels import LABEL2ID, LABELS
+from contradiction.labels import LABEL2ID, LABELS, VARIANT_TO_LABEL
 
-# label spellings seen in public NLI sets; digits are the project's (and MultiNLI's) order
+# label spellings: the ones checkpoints use, single letters (SNLI/MultiNLI files), digits in our order
 LABEL_NAMES = {
-    **LABEL2ID,
-    "e": 0,
-    "entail": 0,
-    "entails": 0,
-    "n": 1,
-    "c": 2,
-    "contradict": 2,
-    "contradicts": 2,
-    "contradictory": 2,
-    "0": 0,
-    "1": 1,
-    "2": 2,
+    **{variant: LABEL2ID[label] for variant, label in VARIANT_TO_LABEL.items()},
+    **{label[0]: i for label, i in LABEL2ID.items()},
+    **{str(i): i for i in LABEL2ID.values()},
 }
 UNLABELLED = {"", "-", "-1", "none", "null", "nan"}
 COLUMN_ALIASES = {

@@ -20,20 +20,12 @@ from typing import Any
 import numpy as np
 
 from contradiction.errors import UserError
-from contradiction.labels import LABELS
+from contradiction.labels import LABELS, VARIANT_TO_LABEL
 
 DEFAULT_MODEL_ID = "MoritzLaurer/mDeBERTa-v3-base-xnli-multilingual-nli-2mil7"
 """A public multilingual NLI checkpoint whose config names entailment, neutral and contradiction."""
 MODEL_ENV = "MODEL_ID"
 DEFAULT_FIX = "pass a local model folder or a Hub model id"
-
-# Spellings seen in public NLI checkpoints, after lower-casing; "not_entailment" (2-way) stays unmapped.
-LABEL_VARIANTS: dict[str, tuple[str, ...]] = {
-    "entailment": ("entailment", "entail", "entails", "entailed"),
-    "neutral": ("neutral",),
-    "contradiction": ("contradiction", "contradict", "contradicts", "contradictory"),
-}
-_VARIANT_TO_LABEL = {variant: label for label, variants in LABEL_VARIANTS.items() for variant in variants}
 
 # without one of these, transformers quietly builds an empty tokenizer and the model answers nonsense
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "sentencepiece.bpe.model", "spm.model", "vocab.txt")
@@ -124,7 +116,9 @@ def map_labels(id2label: Mapping[int | str, str], source: str) -> list[int]:
         raise ModelLoadError(f"{source} has {len(names)} labels ({shown}), not the 3 NLI labels", fix)
     index: dict[str, int] = {}
     for i, name in names.items():
-        label = _VARIANT_TO_LABEL.get(re.sub(r"[\s\-]+", "_", name.strip().lower()))
+        label = VARIANT_TO_LABEL.get(  # "not_entailment" (2-way) stays unmapped
+            re.sub(r"[\s\-]+", "_", name.strip().lower())
+        )
         if label is None or label in index:
             raise ModelLoadError(f"{source}'s labels ({shown}) cannot be mapped onto {', '.join(LABELS)}", fix)
         index[label] = i
