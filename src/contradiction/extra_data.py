@@ -21,6 +21,7 @@ from pathlib import Path
 import datasets
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
+from contradiction.data import _parser_detail
 from contradiction.errors import UserError
 from contradiction.labels import LABEL2ID, LABELS, VARIANT_TO_LABEL
 
@@ -142,15 +143,13 @@ def check_specs(specs: list[str]) -> list[Spec]:
 
 def read_source(spec: Spec) -> Dataset:
     """The source as one `datasets.Dataset`, read with `datasets` (temporary cache for local files)."""
-    if spec.is_hub:
-        check_hub_reachable(spec)
+    if spec.is_hub:  # check_specs has already refused it when the Hub is switched off
         try:
             return datasets.load_dataset(spec.repo, spec.config, split=spec.split)
-        except Exception as err:  # offline, unknown id, unknown config or split: all end the same way
-            detail = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        except Exception as err:  # unreachable, unknown id, unknown config or split: all end the same way
             raise UserError(
-                f"--extra_train_data {spec.text}: could not be loaded from the Hub ({detail[:200]}); check the id, "
-                "config and split, or pass a local copy."
+                f"--extra_train_data {spec.text}: could not be loaded from the Hub ({_parser_detail(err)[:200]}); "
+                "check the id, config and split, or pass a local copy."
             ) from None
     path = spec.path
     if path.is_dir():
@@ -179,8 +178,9 @@ def read_source(spec: Spec) -> Dataset:
                 builder, data_files=str(path), split="train", cache_dir=cache_dir, keep_in_memory=True, **kwargs
             )
         except Exception as err:
-            detail = (str(err).strip().splitlines() or [type(err).__name__])[0]
-            raise UserError(f"--extra_train_data {spec.text}: could not be read ({detail[:200]}).") from None
+            raise UserError(
+                f"--extra_train_data {spec.text}: could not be read ({_parser_detail(err)[:200]})."
+            ) from None
 
 
 def _column(ds: Dataset, role: str, spec: Spec, required: bool = True) -> str | None:
