@@ -133,8 +133,8 @@ def main(argv: list[str] | None = None) -> None:
     trainer = NLITrainer(args=training_args, train_dataset=train_dataset, callbacks=callbacks, **shared)
     train_result = trainer.train(resume_from_checkpoint=resume)
 
-    # --- evaluate: overall, per language, confusion matrix (same result in one or many processes)
-    report = evaluation_report(trainer, eval_dataset)
+    # --- evaluate: overall, per language, confusion matrix; calibrate (same result in one or many processes)
+    report = evaluation_report(trainer, eval_dataset, calibrate=model_args.calibrate)
     report["train_rows"] = len(train_dataset)
     report["train_runtime_s"] = train_result.metrics.get("train_runtime")
     report["processes"] = training_args.world_size

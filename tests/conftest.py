@@ -27,6 +27,17 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", sample_sentences(SAMPLE_DIR), seed=0)
 
 
+@pytest.fixture(scope="session")
+def smoke_run(tiny_model_dir, tmp_path_factory) -> Path:
+    """A model trained by train.py (configs/smoke.yaml, 8 steps on the sample data): its folder has the
+    results, card, plots and calibration that train.py writes. Shared by every test that reads it."""
+    from training_run import load_train_script, smoke_args
+
+    out = tmp_path_factory.mktemp("smoke") / "model"
+    load_train_script().main(smoke_args(tiny_model_dir, out, SAMPLE_DIR))
+    return out
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     """Test coverage of the package as one line (pytest-cov's table is turned off in pyproject.toml)."""
     controller = getattr(config.pluginmanager.getplugin("_cov"), "cov_controller", None)

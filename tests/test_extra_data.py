@@ -9,7 +9,7 @@ import sys
 
 import pytest
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Translation, TranslationVariableLanguages, Value
-from test_training import ROOT, load_train_script, smoke_args
+from training_run import ROOT, load_train_script, smoke_args
 
 from contradiction.errors import UserError
 from contradiction.extra_data import ExtraOptions, build_extra, normalise, parse_spec

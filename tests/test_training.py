@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -13,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from training_run import ROOT, SMOKE, load_train_script, smoke_args
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments
 
 from contradiction.cli import run_main
@@ -25,39 +25,6 @@ from contradiction.training import (
     make_compute_metrics,
     parse_args,
 )
-
-ROOT = Path(__file__).resolve().parents[1]
-SMOKE = str(ROOT / "configs" / "smoke.yaml")
-
-
-def load_train_script():
-    spec = importlib.util.spec_from_file_location("train_script", ROOT / "train.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def smoke_args(model_dir: Path, out: Path, sample_dir: Path, *extra: str) -> list[str]:
-    return [
-        SMOKE,
-        "--model_name_or_path",
-        str(model_dir),
-        "--output_dir",
-        str(out),
-        "--train_file",
-        str(sample_dir / "train.csv"),
-        "--test_file",
-        str(sample_dir / "test.csv"),
-        *extra,
-    ]
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tiny_model_dir, sample_dir, tmp_path_factory):
-    """One smoke training on the sample data, shared by the tests that read its output folder."""
-    out = tmp_path_factory.mktemp("smoke") / "model"
-    load_train_script().main(smoke_args(tiny_model_dir, out, sample_dir))
-    return out
 
 
 def test_recipe_values_then_flags_override(tmp_path):
@@ -120,6 +87,7 @@ def test_smoke_run_output_reloads_and_predicts(smoke_run):
         "recipe.yaml",
         "confusion_matrix.png",
         "per_language_accuracy.png",
+        "reliability_diagram.png",
         "README.md",
         "data_report.json",
     ):
@@ -139,6 +107,10 @@ def test_eval_results_and_recipe(smoke_run):
     assert len(results["per_language"]) == 10 and results["per_language"]["th"]["language"] == "Thai"
     assert sum(v["rows"] for v in results["per_language"].values()) == results["rows"] == 30
     assert np.array(results["confusion_matrix"]).sum() == 30
+    calibration = results["calibration"]  # on by default: a temperature fitted on the validation logits, folded in
+    assert calibration["temperature"] > 0 and calibration["labels_unchanged"] and calibration["rows"] == 30
+    assert calibration["after"]["nll"] <= calibration["before"]["nll"] + 1e-9
+    assert results["eval_loss"] == calibration["after"]["nll"]
     recipe = yaml.safe_load((smoke_run / "recipe.yaml").read_text())
     assert recipe["max_steps"] == 8 and recipe["max_seq_length"] == 64 and recipe["learning_rate"] == 1e-3
     assert not any("token" in key for key in recipe)
@@ -158,6 +130,8 @@ def test_model_card(smoke_run):
         assert f"| {LABELS.index(label)} | {label} |" in body
     assert f"| Thai | th | 3 | {results['per_language']['th']['accuracy']:.3f} |" in body
     assert "confusion_matrix.png" in body and "sha256" in body and "`learning_rate` | `0.001`" in body
+    temperature = results["calibration"]["temperature"]
+    assert "## Calibration" in body and f"T = {temperature:.3f}" in body and "reliability_diagram.png" in body
     assert "LABEL_0" not in card
 
 
@@ -310,7 +284,7 @@ def test_two_processes_write_the_same_folder(tiny_model_dir, sample_dir, smoke_r
     )
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads((out / "eval_results.json").read_text())
-    assert results["processes"] == 2 and results["rows"] == 30
+    assert results["processes"] == 2 and results["rows"] == 30 and results["calibration"]["labels_unchanged"]
     one = {p.name for p in smoke_run.iterdir() if not p.name.startswith("checkpoint")}
     two = {p.name for p in out.iterdir() if not p.name.startswith("checkpoint")}
     assert one == two
@@ -324,10 +298,15 @@ def test_train_from_a_prepared_dataset_folder(tiny_model_dir, sample_dir, tmp_pa
     out = tmp_path / "model"
     load_train_script().main(
         [SMOKE, "--model_name_or_path", str(tiny_model_dir), "--dataset_dir", str(tmp_path / "prepared"),
-         "--output_dir", str(out), "--max_steps", "2", "--eval_strategy", "no", "--save_strategy", "no"]
+         "--output_dir", str(out), "--max_steps", "2", "--eval_strategy", "no", "--save_strategy", "no",
+         "--calibrate", "false"]
     )  # fmt: skip
-    assert json.loads((out / "eval_results.json").read_text())["rows"] == 30
+    results = json.loads((out / "eval_results.json").read_text())
+    assert results["rows"] == 30
     assert not (out / "data").exists()  # nothing prepared again
+    # --calibrate false: the softmax as trained, and no calibration in the results, plots or card
+    assert "calibration" not in results and not (out / "reliability_diagram.png").exists()
+    assert "## Calibration" not in (out / "README.md").read_text()
 
 
 def test_quick_start_command_runs_as_written(tmp_path):

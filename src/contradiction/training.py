@@ -15,9 +15,12 @@ from datasets import DatasetDict, concatenate_datasets
 from torch.utils.data import SequentialSampler
 from transformers import HfArgumentParser, Trainer, TrainingArguments
 
+from contradiction.calibration import calibrate as fit_and_fold
+from contradiction.calibration import check_folded
 from contradiction.data import load_prepared, prepare, save_prepared
 from contradiction.errors import UserError
 from contradiction.extra_data import DEDUP_MODES, ExtraOptions, build_extra, check_specs, format_extra_report
+from contradiction.labels import NUM_LABELS
 from contradiction.metrics import classification_report, flat_metrics
 
 TINY_MODEL = "tiny-xlmr"
@@ -56,6 +59,14 @@ class ModelArguments:
             "help": "Keep the word-embedding matrix as pretrained (most of a multilingual encoder's weights: 96M "
             "of multilingual-e5-small's 118M). No gradient or optimizer state for it, so each step is cheaper, "
             "and tokens that the training data never shows keep their pretrained place."
+        },
+    )
+    calibrate: bool = field(
+        default=True,
+        metadata={
+            "help": "After training, fit one temperature on the validation logits (lowest NLL) and fold it into "
+            "the classifier's last layer, so the saved model's probabilities are calibrated for every consumer; "
+            "the argmax is unchanged. The report is the `calibration` object of eval_results.json."
         },
     )
 
@@ -385,8 +396,12 @@ def make_compute_metrics(eval_dataset):
     return compute_metrics
 
 
-def evaluation_report(trainer: Trainer, eval_dataset) -> dict:
-    """The full report on `eval_dataset`: overall, per language (codes and names) and the confusion matrix."""
+def evaluation_report(trainer: Trainer, eval_dataset, calibrate: bool = False) -> dict:
+    """The full report on `eval_dataset`: overall, per language (codes and names) and the confusion matrix.
+
+    With `calibrate`, a temperature is fitted on these logits and folded into `trainer.model` first (every
+    process fits the same one from the same gathered logits); the report then has a `calibration` object.
+    """
     output = trainer.predict(eval_dataset, metric_key_prefix="eval")
     logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
     gold = np.asarray(eval_dataset["label"])
@@ -397,4 +412,10 @@ def evaluation_report(trainer: Trainer, eval_dataset) -> dict:
     for code, values in report["per_language"].items():
         values["language"] = names[code]
     report["eval_loss"] = output.metrics.get("eval_loss")
+    if calibrate:
+        report["calibration"] = fit_and_fold(trainer.model, logits, gold, NUM_LABELS)
+        folded = trainer.predict(eval_dataset, metric_key_prefix="eval").predictions  # one more pass, as proof
+        folded = folded[0] if isinstance(folded, tuple) else folded
+        report["calibration"].update(check_folded(logits, folded, report["calibration"]["temperature"]))
+        report["eval_loss"] = report["calibration"]["after"]["nll"]
     return report
