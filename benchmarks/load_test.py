@@ -142,9 +142,11 @@ def db_count(path: Path | None) -> int | None:
 
 def start_app(model: str, db: Path, fast: bool):
     """The app in this process, on a free loopback port, recording into `db`."""
+    from contradiction.handlers import Limits
     from contradiction.inference import Predictor, PredictorOptions
     from contradiction.monitoring import Monitor, PredictionLog, training_label_mix
-    from contradiction.ui import Limits, build_demo, launch
+    from contradiction.serve import launch
+    from contradiction.ui import build_demo
 
     predictor = Predictor.from_pretrained(model, PredictorOptions(fast=fast))
     mix, source = training_label_mix(model)

@@ -1,13 +1,19 @@
-"""An app built by a test, served on a free loopback port (app, browser, fault and monitoring tests)."""
+"""An app built by a test, served on a free loopback port, and the browser that reads it (app, browser, fault
+and monitoring tests)."""
 
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import gradio as gr
+import pytest
 
+from contradiction.handlers import Limits
 from contradiction.monitoring import Monitor
-from contradiction.ui import Limits, launch
+from contradiction.serve import launch
 
 
 def free_port() -> int:
@@ -22,3 +28,38 @@ def launch_local(demo: gr.Blocks, limits: Limits, monitor: Monitor) -> str:
         demo, limits, monitor, prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True
     )
     return url
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+# flags for a container without a sandbox, GPU or network; they also keep Chromium from phoning home
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def browser_tools():
+    """Playwright's sync API, or a skip that says what is missing."""
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
+    return pytest.importorskip(
+        "playwright.sync_api", reason="needs the playwright package: pip install -r requirements-dev.txt"
+    )
+
+
+@contextmanager
+def browser_page(url: str) -> Iterator:
+    """A headless Chromium page open at `url` (skips the test when the browser or playwright is missing)."""
+    sync_playwright = browser_tools().sync_playwright
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(url)
+            yield page
+        finally:
+            browser.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -17,19 +18,21 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from local_app import launch_local
 
+from contradiction.handlers import Limits
 from contradiction.inference import Predictor
 from contradiction.labels import LABELS
 from contradiction.monitoring import Monitor
 from contradiction.predict import PROB_COLUMNS
-from contradiction.ui import EXAMPLES, Limits, build_demo
+from contradiction.ui import EXAMPLES, build_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 # gradio 6.31's queue still passes pandas options that pandas 3 deprecates; not ours to fix
 
 
 @pytest.fixture(scope="module")
-def predictor(tiny_model_dir: Path) -> Predictor:
-    return Predictor.from_pretrained(tiny_model_dir)
+def predictor(smoke_run: Path) -> Predictor:
+    """A model trained by train.py: its folder has eval_results.json (per-language record, calibration)."""
+    return Predictor.from_pretrained(smoke_run)
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +84,12 @@ def test_concurrent_requests_share_a_forward_pass(client, predictor, monkeypatch
         assert confidences(result) == pytest.approx(predictor.predict(premise, hypothesis), abs=1e-5)
 
 
-def test_empty_text_is_refused_with_one_sentence(client: Client) -> None:
+@pytest.mark.parametrize("blank", ["   ", "\u200b\u200b", "\ufeff\u2060 \u200d"])
+def test_empty_text_is_refused_with_one_sentence(client: Client, blank: str) -> None:
     with pytest.raises(AppError, match=r"^The premise is empty; send a sentence\.$"):
-        client.predict("   ", "A woman is on a train.", api_name="/predict")
+        client.predict(blank, "A woman is on a train.", api_name="/predict")
+    with pytest.raises(AppError, match=r"^The hypothesis is empty; send a sentence\.$"):
+        client.predict("A woman is reading.", blank, api_name="/analyze")
     assert client.predict("A woman is reading.", "A woman is on a train.", api_name="/predict")["label"] in LABELS
 
 
@@ -116,6 +122,103 @@ def test_csv_tab_gives_a_preview_and_two_files(client: Client, sample_dir: Path)
     assert list(submission.columns) == ["id", "prediction"]
     assert submission["id"].tolist() == test["id"].tolist()
     assert set(submission["prediction"]) <= {0, 1, 2}
+
+
+def test_analyze_returns_the_languages_and_the_models_record_in_them(
+    client: Client, predictor: Predictor, smoke_run: Path
+) -> None:
+    results = json.loads((smoke_run / "eval_results.json").read_text())
+    premise, hypothesis = "Le musée ferme ses portes à dix-huit heures.", "Le musée reste ouvert toute la nuit."
+    answer = client.predict(premise, hypothesis, api_name="/analyze")
+
+    probabilities = answer["probabilities"]
+    assert list(probabilities) == list(LABELS) and sum(probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+    assert probabilities == pytest.approx(predictor.predict(premise, hypothesis), abs=1e-5)  # as /predict says
+    assert answer["label"] == max(probabilities, key=probabilities.get)
+    assert answer["premise_language"] == answer["hypothesis_language"] == {"code": "fr", "name": "French"}
+    french = results["per_language"]["fr"]
+    assert answer["language_record"] == {
+        "language": "fr",
+        "name": "French",
+        "validation_accuracy": pytest.approx(french["accuracy"]),
+        "validation_pairs": french["rows"],
+    }
+    assert answer["calibrated"] is True
+    assert answer["temperature"] == pytest.approx(results["calibration"]["temperature"])
+    assert set(answer["trained_languages"]) == set(results["per_language"])
+    low = max(probabilities.values()) < 0.5  # the app's default --low_confidence
+    assert any("the model is unsure" in note for note in answer["notes"]) == low
+
+
+def test_analyze_says_when_a_language_is_untrained_or_the_pair_is_mixed(client: Client) -> None:
+    italian = client.predict(
+        "La biblioteca comunale resta chiusa tutto il mese di agosto per lavori.",
+        "Ad agosto la biblioteca comunale è aperta tutti i giorni.",
+        api_name="/analyze",
+    )
+    assert italian["premise_language"] == {"code": "it", "name": "Italian"}
+    assert italian["language_record"] is None
+    assert any("Italian is not one of the 10 languages the model was trained" in n for n in italian["notes"])
+
+    mixed = client.predict(
+        "The bakery opens every morning at seven o'clock.", "La boulangerie n'ouvre que le soir.", api_name="/analyze"
+    )
+    assert (mixed["premise_language"]["code"], mixed["hypothesis_language"]["code"]) == ("en", "fr")
+    assert mixed["language_record"]["language"] == "en"
+    assert any("The premise is in English and the hypothesis in French" in n for n in mixed["notes"])
+
+
+def slow_model(predictor: Predictor, monkeypatch, seconds_per_pass: float) -> list[int]:
+    """Make every forward pass take `seconds_per_pass`; return the list of pass sizes as they run."""
+    sizes: list[int] = []
+    original = predictor.predict_proba
+
+    def slowed(premises, hypotheses, *args, **kwargs):
+        sizes.append(len(premises))
+        time.sleep(seconds_per_pass)
+        return original(premises, hypotheses, *args, **kwargs)
+
+    monkeypatch.setattr(predictor, "predict_proba", slowed)
+    return sizes
+
+
+def big_csv(sample_dir: Path, path: Path, rows: int) -> Path:
+    """The sample test file repeated (ids made unique) up to `rows` rows."""
+    test = pd.read_csv(sample_dir / "test.csv", dtype=str, keep_default_na=False)
+    copies = -(-rows // len(test))
+    big = pd.concat([test.assign(id=test["id"] + f"-{i}") for i in range(copies)]).head(rows)
+    big.to_csv(path, index=False)
+    return path
+
+
+def test_a_single_pair_is_answered_while_a_csv_file_runs(client, predictor, sample_dir, tmp_path, monkeypatch) -> None:
+    sizes = slow_model(predictor, monkeypatch, 0.05)
+    csv = big_csv(sample_dir, tmp_path / "big.csv", 1000)  # 32 passes of 0.05 s
+    job = client.submit(handle_file(csv), api_name="/predict_file")
+    while len(sizes) < 3:  # the file is in the model
+        time.sleep(0.01)
+    answer = client.predict("A woman is reading.", "A woman is on a train.", api_name="/predict")
+    assert answer["label"] in LABELS
+    assert not job.done()  # the pair did not wait for the file
+    assert 1 in sizes  # it ran alone, between two chunks of the file
+    preview, predictions_file, _ = job.result(timeout=120)
+    assert len(pd.read_csv(predictions_file)) == 1000
+
+
+def test_a_cancelled_csv_job_stops_using_the_model(client, predictor, sample_dir, tmp_path, monkeypatch) -> None:
+    sizes = slow_model(predictor, monkeypatch, 0.05)
+    csv = big_csv(sample_dir, tmp_path / "big.csv", 3200)  # 100 passes of 0.05 s
+    job = client.submit(handle_file(csv), api_name="/predict_file")
+    while len(sizes) < 3:
+        time.sleep(0.01)
+    job.cancel()
+    time.sleep(1.0)  # a pass that had started ends; no other should follow
+    passes = len(sizes)
+    time.sleep(1.0)
+    assert len(sizes) == passes < 50
+    monkeypatch.undo()
+    # the app serves the next request as before
+    assert client.predict("A woman is reading.", "A woman is on a train.", api_name="/predict")["label"] in LABELS
 
 
 def test_csv_with_wrong_columns_gets_one_sentence(client: Client, tmp_path: Path) -> None:

@@ -1,64 +1,106 @@
-"""The page in a real browser (headless Chromium): an empty box warns, two sentences give a label, and the
-Monitoring tab counts it."""
+"""The page in a real browser (headless Chromium): an empty box warns, two sentences give a label with the
+language seen and the model's record in it, and the Monitoring tab counts it.
+
+Needs Debian's chromium and the `playwright` package (requirements-dev.txt); skipped, with the reason, without.
+"""
 
 from __future__ import annotations
 
+import json
 import re
+import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
-from local_app import launch_local
+from local_app import browser_page, browser_tools, launch_local
 
+from contradiction.handlers import Limits
 from contradiction.inference import Predictor
 from contradiction.labels import LABELS
 from contradiction.monitoring import Monitor, PredictionLog
-from contradiction.ui import Limits, build_demo
-
-CHROMIUM = Path("/usr/bin/chromium")
-# gradio 6.31's queue still passes pandas options that pandas 3 deprecates; not ours to fix
-# flags for a container without a sandbox, GPU or network; they also keep Chromium from phoning home
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from contradiction.ui import build_demo
 
 
-@pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
-)
-def test_page_warns_on_an_empty_box_then_shows_a_label(tiny_model_dir: Path, tmp_path: Path) -> None:
-    from playwright.sync_api import expect, sync_playwright
+def test_page_warns_on_an_empty_box_then_shows_a_label(smoke_run: Path, tmp_path: Path) -> None:
+    expect = browser_tools().expect
+    results = json.loads((smoke_run / "eval_results.json").read_text())
 
     limits, monitor = Limits(), Monitor(PredictionLog(tmp_path / "monitoring.sqlite"))
-    demo = build_demo(Predictor.from_pretrained(tiny_model_dir), limits, monitor, output_dir=tmp_path / "outputs")
-    url = launch_local(demo, limits, monitor)
+    demo = build_demo(Predictor.from_pretrained(smoke_run), limits, monitor, output_dir=tmp_path / "outputs")
     try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page()
-                page.goto(url)
-                expect(page.get_by_text(f"Model in use: {tiny_model_dir}")).to_be_visible(timeout=30_000)
+        with browser_page(launch_local(demo, limits, monitor)) as page:
+            expect(page.get_by_text(f"Model in use: {smoke_run}")).to_be_visible(timeout=30_000)
 
-                page.get_by_label("Premise").fill("Le musée ferme à dix-huit heures le dimanche.")
-                page.get_by_role("button", name="Submit").click()
-                expect(page.get_by_text("Type a hypothesis first")).to_be_visible(timeout=30_000)
-                expect(page.get_by_test_id("label-output-value")).to_have_count(0)  # and no prediction
+            page.get_by_label("Premise").fill("Le musée ferme à dix-huit heures le dimanche.")
+            page.get_by_role("button", name="Submit").click()
+            expect(page.get_by_text("Type a hypothesis first")).to_be_visible(timeout=30_000)
+            expect(page.get_by_test_id("label-output-value")).to_have_count(0)  # and no prediction
 
-                page.get_by_label("Hypothesis").fill("Le dimanche, le musée reste ouvert toute la nuit.")
-                page.get_by_role("button", name="Submit").click()
-                shown = page.get_by_test_id("label-output-value")
-                expect(shown).to_have_text(re.compile("|".join(LABELS)), timeout=60_000)
-                assert shown.inner_text().strip() in LABELS
+            page.get_by_label("Hypothesis").fill("Le dimanche, le musée reste ouvert toute la nuit.")
+            page.get_by_role("button", name="Submit").click()
+            shown = page.get_by_test_id("label-output-value")
+            expect(shown).to_have_text(re.compile("|".join(LABELS)), timeout=60_000)
+            assert shown.inner_text().strip() in LABELS
+            # the language seen, and how often the model is right in it (from train.py's eval_results.json)
+            french = results["per_language"]["fr"]
+            languages = page.locator("#languages")
+            expect(languages).to_contain_text("Language: French", timeout=30_000)
+            expect(languages).to_contain_text(
+                f"French: right {french['accuracy']:.0%} of the time on {french['rows']} validation pairs."
+            )
+            expect(languages).to_contain_text("Confidences are calibrated")
 
-                page.get_by_role("tab", name="Monitoring").click()
-                expect(page.get_by_text("1 prediction in this period")).to_be_visible(timeout=30_000)
-                expect(page.get_by_text("Share of each predicted label")).to_be_visible()
-            finally:
-                browser.close()
+            page.get_by_role("tab", name="Monitoring").click()
+            expect(page.get_by_text("1 prediction in this period")).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("Share of each predicted label")).to_be_visible()
+    finally:
+        demo.close()
+
+
+def test_stop_or_closing_the_page_takes_a_csv_file_out_of_the_model(
+    smoke_run: Path, sample_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GRADIO_HEARTBEAT_INTERVAL", "0.5")  # the server notices a closed page within a second
+    predictor = Predictor.from_pretrained(smoke_run)
+    passes: list[int] = []
+    original = predictor.predict_proba
+
+    def slowed(premises, hypotheses, *args, **kwargs):  # 100 passes of 0.05 s for the file below
+        passes.append(len(premises))
+        time.sleep(0.05)
+        return original(premises, hypotheses, *args, **kwargs)
+
+    monkeypatch.setattr(predictor, "predict_proba", slowed)
+    test = pd.read_csv(sample_dir / "test.csv", dtype=str, keep_default_na=False)
+    big = pd.concat([test.assign(id=test["id"] + f"-{i}") for i in range(-(-3200 // len(test)))]).head(3200)
+    big.to_csv(tmp_path / "big.csv", index=False)
+
+    def run_then(page, action: str) -> None:
+        """Start the file, let 3 passes run, stop it by `action`, and check that no further pass runs."""
+        start = len(passes)
+        page.get_by_role("button", name="Predict the file").click()
+        deadline = time.monotonic() + 60
+        while len(passes) < start + 3:  # the file is in the model
+            assert time.monotonic() < deadline, "the file never reached the model"
+            time.sleep(0.01)
+        if action == "stop":
+            page.get_by_role("button", name="Stop").click()
+        else:
+            page.close()
+        time.sleep(1.0)  # a pass already in the model ends
+        settled = len(passes)
+        time.sleep(1.0)
+        assert len(passes) == settled, f"{action}: the file kept using the model"
+        assert settled - start < 50, f"{action}: the file ran on for {settled - start} of its 100 passes"
+
+    limits, monitor = Limits(), Monitor()
+    demo = build_demo(predictor, limits, monitor, output_dir=tmp_path / "outputs")
+    try:
+        with browser_page(launch_local(demo, limits, monitor)) as page:
+            page.get_by_role("tab", name="CSV file").click()
+            page.locator("input[type=file][accept='.csv']").set_input_files(tmp_path / "big.csv")
+            run_then(page, "stop")
+            run_then(page, "close")
     finally:
         demo.close()

@@ -20,10 +20,12 @@ from local_app import launch_local
 from prometheus_client.parser import text_string_to_metric_families
 
 from contradiction.cli import run_main
+from contradiction.handlers import MODEL_FAILED, Limits
 from contradiction.inference import Predictor
 from contradiction.labels import LABELS
 from contradiction.monitoring import Monitor
-from contradiction.ui import MODEL_FAILED, Limits, build_demo, main
+from contradiction.serve import main
+from contradiction.ui import build_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 

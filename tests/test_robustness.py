@@ -20,11 +20,13 @@ from local_app import launch_local
 from contradiction.cli import run_main
 from contradiction.data import load_csv
 from contradiction.errors import UserError
+from contradiction.handlers import Limits, text_problem
 from contradiction.inference import Predictor
 from contradiction.labels import LABELS
 from contradiction.monitoring import Monitor
 from contradiction.prepare_cli import main as prepare_main
-from contradiction.ui import Limits, build_demo, parse_args, text_problem
+from contradiction.serve import parse_args
+from contradiction.ui import build_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = ["id", "premise", "hypothesis", "lang_abv", "language", "label"]
@@ -440,7 +442,7 @@ def test_limits_come_from_flags_then_environment(monkeypatch) -> None:
 
 
 def test_port_in_use_is_one_sentence(tiny_model_dir: Path, capsys) -> None:
-    from contradiction.ui import main
+    from contradiction.serve import main
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -457,7 +459,7 @@ def test_port_in_use_is_one_sentence(tiny_model_dir: Path, capsys) -> None:
 
 
 def test_unwritable_monitoring_database_is_one_sentence(tiny_model_dir: Path, tmp_path: Path, capsys) -> None:
-    from contradiction.ui import main
+    from contradiction.serve import main
 
     blocker = tmp_path / "a-file"
     blocker.write_text("", encoding="utf-8")
@@ -476,7 +478,7 @@ def test_unwritable_monitoring_database_is_one_sentence(tiny_model_dir: Path, tm
 
 
 def test_remote_code_in_a_model_folder_is_not_run(tiny_model_dir: Path, tmp_path: Path, capsys) -> None:
-    from contradiction.ui import main
+    from contradiction.serve import main
 
     folder = tmp_path / "model"
     shutil.copytree(tiny_model_dir, folder)
@@ -519,7 +521,7 @@ def test_uploads_live_in_temporary_storage_and_are_removed(tiny_model_dir, sampl
 
 
 def test_the_hub_token_is_never_printed_or_recorded(tiny_model_dir: Path, tmp_path: Path, monkeypatch, capsys) -> None:
-    from contradiction.ui import main
+    from contradiction.serve import main
 
     secret = "hf_NotARealTokenButSecret456"
     monkeypatch.setenv("HF_TOKEN", secret)

@@ -19,6 +19,7 @@ from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 from contradiction.errors import UserError
 from contradiction.files import write_json
 from contradiction.labels import LABELS
+from contradiction.texts import is_blank
 
 TEXT_COLUMNS = ("premise", "hypothesis")
 TEST_COLUMNS = ("id", "premise", "hypothesis", "lang_abv", "language")
@@ -177,7 +178,7 @@ def _validate_rows(path: Path, ds: Dataset, labelled: bool) -> None:
             raise DataError(f"{path}: row {i + 1} has an empty id; give every row a unique id.")
     for column in TEXT_COLUMNS:
         for i, text in enumerate(ds[column]):
-            if not text:
+            if is_blank(text):
                 raise DataError(f"{path}: {where(i)} has an empty {column}; fill it in or remove the row.")
     for column in ("lang_abv", "language"):
         for i, value in enumerate(ds[column]):

@@ -24,6 +24,7 @@ from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 from contradiction.data import _parser_detail
 from contradiction.errors import UserError
 from contradiction.labels import LABEL2ID, LABELS, VARIANT_TO_LABEL
+from contradiction.languages import language_name
 
 # label spellings: the ones checkpoints use, single letters (SNLI/MultiNLI files), digits in our order
 LABEL_NAMES = {
@@ -38,25 +39,6 @@ COLUMN_ALIASES = {
     "label": ("label", "gold_label", "labels"),
     "lang_abv": ("lang_abv", "lang", "language"),
     "item": ("item", "item_id", "pairID", "promptID"),
-}
-LANGUAGE_NAMES = {
-    "ar": "Arabic",
-    "bg": "Bulgarian",
-    "de": "German",
-    "el": "Greek",
-    "en": "English",
-    "es": "Spanish",
-    "fa": "Persian",
-    "fr": "French",
-    "hi": "Hindi",
-    "id": "Indonesian",
-    "ru": "Russian",
-    "sw": "Swahili",
-    "th": "Thai",
-    "tr": "Turkish",
-    "ur": "Urdu",
-    "vi": "Vietnamese",
-    "zh": "Chinese",
 }
 # licenses of well-known sources, for the model card when the recipe gives none
 KNOWN_LICENSES = {
@@ -311,7 +293,7 @@ def build_extra(specs: list[str], splits: DatasetDict, options: ExtraOptions) ->
         report.append(entry)
         for j, row in enumerate(kept):
             columns["id"].append(f"extra{n}-{j}")
-            columns["language"].append(LANGUAGE_NAMES.get(row["lang_abv"], row["lang_abv"]))
+            columns["language"].append(language_name(row["lang_abv"]))
             for name in ("premise", "hypothesis", "lang_abv", "label"):
                 columns[name].append(row[name])
     return Dataset.from_dict(columns, features=OUTPUT_FEATURES), report

@@ -1,0 +1,419 @@
+"""What the app's buttons and API endpoints call: checks, the model through the scheduler, monitoring.
+
+The page layout is in `ui.py`; this module holds the request handlers, the limits they enforce and what the
+model folder says about the model (its validation record per language, whether it is calibrated).
+"""
+
+# No `from __future__ import annotations`: gr.api reads predict_batch's and analyze's return annotations.
+import asyncio
+import json
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import CancelledError
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+
+from contradiction.data import DataError, load_csv
+from contradiction.errors import UserError
+from contradiction.labels import LABELS
+from contradiction.languages import LanguageDetector, language_name
+from contradiction.monitoring import Monitor
+from contradiction.predict import PROB_COLUMNS, TABLE_COLUMNS, submission, write_csvs
+from contradiction.scheduler import Priority, Scheduler
+from contradiction.texts import is_blank
+
+logger = logging.getLogger(__name__)
+
+PREVIEW_ROWS = 20
+OUTPUT_MAX_AGE_S = 3600  # uploads and result files older than this are deleted (and all of them at shutdown)
+PROGRESS_EVERY_S = 0.5  # how often a CSV job's progress bar moves
+MODEL_FAILED = "The model failed on this request; try again, and tell the operator if it keeps failing."
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may hold. Each is a flag of app.py and an environment variable (see `LIMIT_ENV`)."""
+
+    max_chars: int = 2000  # characters per text (premise or hypothesis), in the boxes and in the API
+    max_pairs: int = 256  # pairs per /predict_batch call; larger jobs belong in the CSV tab or the CLI
+    max_rows: int = 20_000  # rows per uploaded CSV file
+    max_upload_mb: float = 20.0  # size of an uploaded file, in MB (2^20 bytes)
+
+    def __post_init__(self) -> None:
+        for name in ("max_chars", "max_pairs", "max_rows", "max_upload_mb"):
+            if not getattr(self, name) > 0:
+                raise UserError(f"--{name} {getattr(self, name)} must be a positive number.")
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 2**20)  # binary megabytes, as Gradio's messages count them
+
+
+LIMIT_ENV = {
+    "max_chars": "CONTRADICTION_MAX_CHARS",
+    "max_pairs": "CONTRADICTION_MAX_PAIRS",
+    "max_rows": "CONTRADICTION_MAX_ROWS",
+    "max_upload_mb": "CONTRADICTION_MAX_UPLOAD_MB",
+}
+
+
+def text_problem(text: object, max_chars: int) -> tuple[str, str] | None:
+    """What is wrong with one text of a pair and the fix, as sentence parts ("is empty", "send a sentence")."""
+    if is_blank(text):  # whitespace, or only invisible characters such as zero-width spaces
+        return "is empty", "send a sentence"
+    if len(text) > max_chars:
+        return f"has {len(text):,} characters, over the limit of {max_chars:,}", "shorten it"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate such as "\ud800" arrives fine in JSON but breaks the tokenizer
+        return "is not valid Unicode (it holds an unpaired surrogate)", "send UTF-8 text"
+    return None
+
+
+def as_dict(row: Iterable[float]) -> dict[str, float]:
+    return {label: float(p) for label, p in zip(LABELS, row, strict=True)}
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """What `train.py` wrote beside the model: validation accuracy per language and the calibration."""
+
+    per_language: dict[str, dict] = field(default_factory=dict)  # code -> accuracy, rows, language (name)
+    temperature: float | None = None  # None: not calibrated, or not known
+
+    @property
+    def known(self) -> bool:
+        return bool(self.per_language)
+
+    @property
+    def calibrated(self) -> bool:
+        return self.temperature is not None
+
+    @classmethod
+    def read(cls, model: str | Path) -> "ModelRecord":
+        """From the model folder's `eval_results.json` (or the Hub repository's); empty when there is none."""
+        path = Path(model).expanduser() / "eval_results.json"
+        if not path.is_file() and not Path(model).expanduser().exists():
+            path = _hub_file(str(model), "eval_results.json")
+        try:
+            results = json.loads(path.read_text(encoding="utf-8")) if path is not None else {}
+            per_language = {
+                code: {"accuracy": float(v["accuracy"]), "rows": int(v["rows"]), "language": v.get("language")}
+                for code, v in results.get("per_language", {}).items()
+            }
+            temperature = (results.get("calibration") or {}).get("temperature")
+            return cls(per_language, float(temperature) if temperature is not None else None)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+            logger.warning("ignoring %s: %s", path, err)
+            return cls()
+
+
+def _hub_file(repo_id: str, filename: str) -> Path | None:
+    """A file of a Hub model repository (cached, or downloaded unless offline); None when there is none."""
+    try:
+        from huggingface_hub import hf_hub_download
+
+        return Path(hf_hub_download(repo_id, filename))
+    except Exception:  # not a Hub id, no such file, offline: the page then shows the languages only
+        return None
+
+
+def language_notes(
+    premise_lang: str | None, hypothesis_lang: str | None, record: ModelRecord, top: float, low: float
+) -> tuple[dict | None, list[str]]:
+    """The model's record in the premise's language, and plain sentences about what may weaken this answer."""
+    notes = []
+    for name, code in (("premise", premise_lang), ("hypothesis", hypothesis_lang)):
+        if code is None:
+            notes.append(f"The language of the {name} could not be told (too short, or no letters).")
+    languages = [c for c in dict.fromkeys((premise_lang, hypothesis_lang)) if c is not None]
+    if record.known:
+        for code in languages:
+            if code not in record.per_language:
+                notes.append(
+                    f"{language_name(code)} is not one of the {len(record.per_language)} languages the model "
+                    "was trained and validated on; its answer may be no better than a guess."
+                )
+    if premise_lang and hypothesis_lang and premise_lang != hypothesis_lang:
+        notes.append(
+            f"The premise is in {language_name(premise_lang)} and the hypothesis in {language_name(hypothesis_lang)}; "
+            "the model learned from pairs in one language, so mixed pairs are less reliable."
+        )
+    if top < low:
+        notes.append(f"The top probability is only {top:.0%}: the model is unsure; treat this answer as a guess.")
+    entry = record.per_language.get(premise_lang) if premise_lang else None
+    known = None
+    if entry is not None:
+        known = {
+            "language": premise_lang,
+            "name": entry.get("language") or language_name(premise_lang),
+            "validation_accuracy": entry["accuracy"],
+            "validation_pairs": entry["rows"],
+        }
+    return known, notes
+
+
+def language_markdown(premise_lang: str | None, hypothesis_lang: str | None, known: dict | None, notes: list[str],
+                      calibrated: bool | None) -> str:  # fmt: skip
+    """The lines under the prediction on the page."""
+    if premise_lang == hypothesis_lang:
+        seen = f"**Language:** {language_name(premise_lang)}"
+    else:
+        seen = f"**Languages:** premise {language_name(premise_lang)}, hypothesis {language_name(hypothesis_lang)}"
+    lines = [seen]
+    if known is not None:
+        lines.append(
+            f"**{known['name']}:** right {known['validation_accuracy']:.0%} of the time on "
+            f"{known['validation_pairs']} validation pairs."
+        )
+    if calibrated is not None:
+        lines.append(
+            "Confidences are calibrated on the validation split (temperature scaling)."
+            if calibrated
+            else "Confidences are the model's raw softmax, not calibrated: read them as a ranking."
+        )
+    lines += [f"⚠️ {note}" for note in notes]
+    return "\n\n".join(lines)
+
+
+def _prune(root: Path, max_age_s: float) -> None:
+    """Remove result folders older than `max_age_s`: one per CSV file processed."""
+    cutoff = time.time() - max_age_s
+    for folder in root.iterdir():
+        if folder.is_dir() and folder.stat().st_mtime < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+class Handlers:
+    """The functions behind the page's events and the API, sharing one scheduler in front of the model.
+
+    Args:
+        scheduler: runs every request through the model, interactive first.
+        limits: text length, pairs per call, rows and size of an upload.
+        monitor: where predictions and errors are recorded.
+        detector: tells the language of each text.
+        record: the model's validation record per language and its calibration.
+        outputs_root: where CSV results are written, one folder per file.
+    """
+
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        limits: Limits,
+        monitor: Monitor,
+        detector: LanguageDetector,
+        record: ModelRecord,
+        outputs_root: Path,
+    ) -> None:
+        self.scheduler = scheduler
+        self.limits = limits
+        self.monitor = monitor
+        self.detector = detector
+        self.record = record
+        self.outputs_root = outputs_root
+
+    def refuse(self, endpoint: str, message: str) -> gr.Error:
+        self.monitor.error(endpoint, "input")
+        return gr.Error(message, print_exception=False)
+
+    def check_texts(self, endpoint: str, premise: str, hypothesis: str) -> None:
+        for name, text in (("premise", premise), ("hypothesis", hypothesis)):
+            if problem := text_problem(text, self.limits.max_chars):
+                raise self.refuse(endpoint, f"The {name} {problem[0]}; {problem[1]}.")
+
+    # --- the page's Submit button, before anything runs
+    def check_pair(self, premise: str, hypothesis: str) -> None:
+        """Stop the prediction with a friendly warning when a box is empty."""
+        missing = [name for name, text in (("premise", premise), ("hypothesis", hypothesis)) if is_blank(text)]
+        if missing:
+            message = f"Type a {' and a '.join(missing)} first, or click one of the examples."
+            gr.Warning(message)
+            # invisible: the warning says it all; raising is what stops the chained prediction
+            raise gr.Error(message, visible=False, print_exception=False)
+
+    def _one_pair(self, endpoint: str, premise: str, hypothesis: str) -> tuple[np.ndarray, str | None, str | None]:
+        """Check, predict through the scheduler, detect both languages, record; the probabilities and languages."""
+        start = time.perf_counter()
+        self.check_texts(endpoint, premise, hypothesis)
+        try:
+            row = self.scheduler.predict_pair(premise, hypothesis)
+        except Exception:
+            self.monitor.error(endpoint, "model")
+            raise gr.Error(MODEL_FAILED, print_exception=False) from None
+        premise_lang, hypothesis_lang = self.detector.detect(premise), self.detector.detect(hypothesis)
+        self.monitor.record(
+            endpoint,
+            time.perf_counter() - start,
+            [premise],
+            [hypothesis],
+            row[None],
+            premise_languages=[premise_lang],
+            hypothesis_languages=[hypothesis_lang],
+        )
+        return row, premise_lang, hypothesis_lang
+
+    def predict(self, premise: str, hypothesis: str) -> dict[str, float]:
+        """Probabilities of entailment, neutral and contradiction for one premise and one hypothesis.
+
+        Requests that arrive together share a forward pass. An empty, over-long or broken text is refused with
+        one sentence, alone; a failure inside the model gets one sentence too, for each request of its batch.
+        """
+        row, _, _ = self._one_pair("predict", premise, hypothesis)
+        return as_dict(row)
+
+    def analyze(self, premise: str, hypothesis: str) -> dict:
+        """One pair in full: label, the three probabilities, the languages seen, the model's record in the
+        premise's language (when its folder has eval_results.json), whether it is calibrated, and notes."""
+        row, premise_lang, hypothesis_lang = self._one_pair("analyze", premise, hypothesis)
+        known, notes = language_notes(
+            premise_lang, hypothesis_lang, self.record, float(row.max()), self.monitor.low_confidence
+        )
+        return {
+            "label": LABELS[int(row.argmax())],
+            "probabilities": as_dict(row),
+            "premise_language": {"code": premise_lang, "name": language_name(premise_lang)},
+            "hypothesis_language": {"code": hypothesis_lang, "name": language_name(hypothesis_lang)},
+            "language_record": known,
+            "trained_languages": sorted(self.record.per_language) or None,
+            "calibrated": self.record.calibrated,
+            "temperature": self.record.temperature,
+            "notes": notes,
+        }
+
+    def describe(self, premise: str, hypothesis: str, prediction: dict | None) -> str:
+        """The page's language line after a prediction: languages seen, the model's record, warnings."""
+        if is_blank(premise) or is_blank(hypothesis) or not prediction:
+            return ""
+        confidences = prediction.get("confidences") or []
+        top = max((float(c["confidence"]) for c in confidences), default=1.0)
+        premise_lang, hypothesis_lang = self.detector.detect(premise), self.detector.detect(hypothesis)
+        known, notes = language_notes(premise_lang, hypothesis_lang, self.record, top, self.monitor.low_confidence)
+        calibrated = self.record.calibrated if self.record.known else None
+        return language_markdown(premise_lang, hypothesis_lang, known, notes, calibrated)
+
+    def predict_batch(self, premises: list[str], hypotheses: list[str]) -> list[dict[str, float]]:
+        """Probabilities of entailment, neutral and contradiction for each (premise, hypothesis) pair."""
+        start = time.perf_counter()
+        refuse = self.refuse
+        if not isinstance(premises, list) or not isinstance(hypotheses, list):
+            raise refuse("predict_batch", "Send two lists of strings: the premises and the hypotheses.")
+        if len(premises) != len(hypotheses):
+            raise refuse(
+                "predict_batch",
+                f"Got {len(premises)} premises and {len(hypotheses)} hypotheses; send one of each per pair.",
+            )
+        if len(premises) > self.limits.max_pairs:
+            raise refuse(
+                "predict_batch",
+                f"Got {len(premises)} pairs; send at most {self.limits.max_pairs} per call, or upload a CSV file.",
+            )
+        for i, pair in enumerate(zip(premises, hypotheses, strict=True)):
+            for name, text in zip(("premise", "hypothesis"), pair, strict=True):
+                if problem := text_problem(text, self.limits.max_chars):
+                    fix = "fill it in or leave the pair out" if problem[0] == "is empty" else problem[1]
+                    raise refuse("predict_batch", f"Pair {i}: the {name} {problem[0]}; {fix}.")
+        try:
+            probs = self.scheduler.submit(premises, hypotheses, Priority.BATCH).result()
+        except Exception:
+            logger.exception("prediction failed for a /predict_batch call of %d pair(s)", len(premises))
+            self.monitor.error("predict_batch", "model")
+            raise gr.Error(MODEL_FAILED, print_exception=False) from None
+        self._record_many("predict_batch", time.perf_counter() - start, premises, hypotheses, probs)
+        return [as_dict(row) for row in probs]
+
+    def _record_many(
+        self, endpoint: str, latency_s: float, premises: Sequence[str], hypotheses: Sequence[str], probs: np.ndarray
+    ) -> None:
+        self.monitor.record(
+            endpoint,
+            latency_s,
+            premises,
+            hypotheses,
+            probs,
+            premise_languages=self.detector.detect_many(premises),
+            hypothesis_languages=self.detector.detect_many(hypotheses),
+        )
+
+    async def predict_file(
+        self,
+        path: str | None,
+        request: gr.Request,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008 - how Gradio injects its progress bar
+    ) -> tuple[pd.DataFrame | dict, str | dict, str | dict]:
+        """Predict a competition test CSV: a preview, the predictions with probabilities, the submission.
+
+        The file's pairs go through the scheduler after every waiting single pair and /predict_batch call. The
+        job stops using the model when the page's Stop button is pressed, when the page is closed, or when a
+        gradio_client job is cancelled.
+        """
+        start = time.perf_counter()
+        if path is None:
+            gr.Warning("Upload a CSV file first (columns id, premise, hypothesis, lang_abv, language).")
+            return gr.skip(), gr.skip(), gr.skip()
+        ds = await asyncio.to_thread(self._load_file, path)  # off the event loop: other users keep being served
+        progress((0, len(ds)), desc="Predicting", unit="pairs")
+        premises, hypotheses = ds["premise"], ds["hypothesis"]
+        job = self.scheduler.submit(premises, hypotheses, Priority.FILE, owner=getattr(request, "session_hash", None))
+        waiting = asyncio.wrap_future(job.future)
+        try:
+            while not waiting.done():
+                await asyncio.wait({waiting}, timeout=PROGRESS_EVERY_S)
+                progress((job.done, job.total), desc="Predicting", unit="pairs")
+            probs = waiting.result()
+        except (asyncio.CancelledError, CancelledError):  # Stop pressed, page closed or client cancelled
+            self.scheduler.cancel(job)
+            logger.info("prediction of %s stopped after %d of %d rows", Path(path).name, job.done, job.total)
+            raise
+        except Exception:
+            logger.exception("prediction failed for %s (%d rows)", Path(path).name, len(ds))
+            self.monitor.error("predict_file", "model")
+            raise gr.Error(MODEL_FAILED, print_exception=False) from None
+        return await asyncio.to_thread(self._finish_file, ds, probs, start)
+
+    def _load_file(self, path: str):
+        name = Path(path).name  # the upload's temporary path means nothing to the user; name the file they chose
+        size = Path(path).stat().st_size
+        if size > self.limits.max_upload_bytes:  # launch() stops these at upload; this covers other ways in
+            raise self.refuse(
+                "predict_file",
+                f"{name} is {size / 2**20:.3g} MB, over the {self.limits.max_upload_mb:g} MB limit; split it, or "
+                "predict it with `python -m contradiction.predict`.",
+            )
+        try:
+            ds = load_csv(path, labelled=False)
+        except DataError as err:
+            raise self.refuse("predict_file", str(err).replace(str(path), name)) from None
+        if len(ds) > self.limits.max_rows:
+            raise self.refuse(
+                "predict_file",
+                f"{name} has {len(ds):,} rows, over the limit of {self.limits.max_rows:,}; split it, or predict it "
+                "with `python -m contradiction.predict`.",
+            )
+        return ds
+
+    def _finish_file(self, ds, probs: np.ndarray, start: float) -> tuple[pd.DataFrame, str, str]:
+        table = ds.select_columns(list(TABLE_COLUMNS[:5])).to_pandas()
+        table["predicted_label"] = [LABELS[i] for i in probs.argmax(axis=1)]
+        for j, column in enumerate(PROB_COLUMNS):
+            table[column] = probs[:, j]
+        _prune(self.outputs_root, OUTPUT_MAX_AGE_S)
+        folder = Path(tempfile.mkdtemp(dir=self.outputs_root))
+        predictions_file, submission_file = folder / "predictions.csv", folder / "submission.csv"
+        write_csvs({predictions_file: table, submission_file: submission(table)})
+        self._record_many("predict_file", time.perf_counter() - start, ds["premise"], ds["hypothesis"], probs)
+        preview = table.head(PREVIEW_ROWS).astype({c: float for c in PROB_COLUMNS}).round(3)
+        columns = ["id", "language", "predicted_label", *PROB_COLUMNS, "premise", "hypothesis"]
+        return preview[columns], str(predictions_file), str(submission_file)
+
+    def close_session(self, request: gr.Request) -> None:
+        """The page was closed: its CSV jobs stop using the model."""
+        session = getattr(request, "session_hash", None)
+        if session and (n := self.scheduler.cancel_owner(session)):
+            logger.info("page closed: %d CSV job(s) cancelled", n)

@@ -1,0 +1,173 @@
+"""The command line of the app (`python app.py`): flags, the model, monitoring, then the server.
+
+    python app.py --model outputs/model --port 7860    # or MODEL_ID=outputs/model python app.py
+
+Prometheus metrics at `/metrics`; every prediction recorded in a SQLite database (see monitoring.py).
+"""
+
+import argparse
+import os
+from collections.abc import Callable
+
+import gradio as gr
+
+from contradiction.errors import UserError
+from contradiction.handlers import LIMIT_ENV, Limits
+from contradiction.inference import ModelLoadError, Predictor, PredictorOptions, resolve_model
+from contradiction.monitoring import (
+    HOME_ENV,
+    Monitor,
+    PredictionLog,
+    default_db_path,
+    training_label_mix,
+    training_language_mix,
+)
+from contradiction.scheduler import CHUNK_SIZE
+from contradiction.ui import build_demo
+
+
+def launch(demo: gr.Blocks, limits: Limits, monitor: Monitor, **kwargs) -> tuple:
+    """Serve `demo` with the upload size limit, Prometheus metrics at `/metrics`, and Gradio's own
+    analytics dashboard off; `kwargs` go to `Blocks.launch` (server_name, server_port, ...)."""
+    from prometheus_client import CONTENT_TYPE_LATEST
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    def metrics(_: Request) -> Response:  # sync: Starlette runs it in a thread, off the event loop
+        return Response(monitor.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    return demo.launch(
+        max_file_size=limits.max_upload_bytes,
+        enable_monitoring=False,
+        app_kwargs={"routes": [Route("/metrics", metrics)]},
+        **kwargs,
+    )
+
+
+def _env_default(name: str, fallback: str) -> str:
+    return os.environ.get(name) or fallback
+
+
+def _positive(kind: type) -> Callable[[str], float]:
+    """An argparse type: a positive int or float, with a message that says so."""
+
+    def parse(value: str) -> float:
+        try:
+            number = kind(value)
+        except ValueError:
+            number = 0
+        if not number > 0:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a positive {'whole ' if kind is int else ''}number")
+        return number
+
+    return parse
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="app.py", description="Serve a multilingual NLI model as a web page and an API (Gradio)."
+    )
+    parser.add_argument(
+        "--model",
+        help="local model folder or Hub id (default: $MODEL_ID, else a public multilingual NLI model)",
+    )
+    parser.add_argument("--host", help="address to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (default: $GRADIO_SERVER_PORT or 7860)")
+    parser.add_argument("--max_length", type=int, default=256, help="tokens per pair; longer are cut (default 256)")
+    parser.add_argument("--num_threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    parser.add_argument(
+        "--chunk_size",
+        type=_positive(int),
+        default=CHUNK_SIZE,
+        help="pairs per forward pass of CSV files and /predict_batch calls: the longest a single pair waits "
+        f"behind them (default {CHUNK_SIZE}, docs/benchmarks.md)",
+    )
+    parser.add_argument(
+        "--no_fast",
+        action="store_true",
+        help="run in float32 even where bfloat16 is native (the fast default; see docs/benchmarks.md)",
+    )
+    limits = parser.add_argument_group("limits (a request over a limit is refused with one sentence)")
+    defaults = Limits()
+    helps = {
+        "max_chars": "characters per premise or hypothesis, in the boxes and the API",
+        "max_pairs": "pairs per /predict_batch call",
+        "max_rows": "rows per uploaded CSV file",
+        "max_upload_mb": "size of an uploaded file in MB",
+    }
+    for name, env in LIMIT_ENV.items():
+        default = getattr(defaults, name)
+        limits.add_argument(
+            f"--{name}",
+            type=_positive(type(default)),
+            default=_env_default(env, str(default)),
+            help=f"{helps[name]} (default: ${env}, else {default:g})",
+        )
+    monitoring = parser.add_argument_group("monitoring")
+    monitoring.add_argument(
+        "--monitor_db",
+        default=str(default_db_path()),
+        help=f"SQLite file that records every prediction, or 'none' (default: ${HOME_ENV}/monitoring.sqlite, "
+        "else outputs/monitoring.sqlite)",
+    )
+    monitoring.add_argument(
+        "--log_texts", action="store_true", help="also record the premise and hypothesis texts (off by default)"
+    )
+    monitoring.add_argument(
+        "--drift_threshold",
+        type=float,
+        default=0.15,
+        help="warn when the recent label mix is further than this from the training mix (total variation "
+        "distance, default 0.15)",
+    )
+    monitoring.add_argument(
+        "--drift_window", type=int, default=1000, help="recent predictions that make up the live mix (default 1000)"
+    )
+    monitoring.add_argument(
+        "--low_confidence",
+        type=float,
+        default=0.5,
+        help="a top probability under this counts as a low-confidence prediction (default 0.5)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Check the flags, open the monitoring database, load the model (one sentence and exit status 2 when any
+    of these fails), then serve."""
+    args = parse_args(argv)
+    limits = Limits(args.max_chars, args.max_pairs, args.max_rows, args.max_upload_mb)
+    model = resolve_model(args.model)
+    mix, source = training_label_mix(model)
+    # settings are checked before the database file is created
+    monitor = Monitor(
+        None,
+        mix,
+        source,
+        args.drift_threshold,
+        args.drift_window,
+        args.low_confidence,
+        training_languages=training_language_mix(model),
+    )
+    if args.monitor_db.lower() != "none":
+        monitor.log = PredictionLog(args.monitor_db, log_texts=args.log_texts)
+    log = monitor.log
+    print(f"loading {model}", flush=True)
+    try:
+        predictor = Predictor.from_pretrained(
+            model, PredictorOptions(max_length=args.max_length, num_threads=args.num_threads, fast=not args.no_fast)
+        )
+    except ModelLoadError as err:
+        raise err.with_flags("--model PATH_OR_ID or MODEL_ID") from None
+    if log is not None:
+        texts = "with" if args.log_texts else "without"
+        print(f"recording predictions ({texts} their texts) in {log.path}", flush=True)
+    demo = build_demo(predictor, limits, monitor, chunk_size=args.chunk_size)
+    try:
+        launch(demo, limits, monitor, server_name=args.host, server_port=args.port)
+    except OSError as err:  # the port is taken, or the address is not this machine's
+        host = args.host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
+        port = args.port or os.environ.get("GRADIO_SERVER_PORT") or 7860
+        reason = str(err).split(". ")[0].strip().rstrip(".")
+        raise UserError(f"cannot listen on {host}:{port} ({reason}); pass a free --port or another --host.") from None

@@ -1,0 +1,156 @@
+"""The scheduler in front of the model: interactive pairs first, bulk work in chunks and in turns, cancel.
+
+A fake predictor logs every forward pass and can hold one until the test lets it go, so the order is
+checked without sleeps or timing.
+"""
+
+import threading
+import time
+from concurrent.futures import CancelledError
+
+import numpy as np
+import pytest
+
+from contradiction.scheduler import Priority, Scheduler
+
+
+class FakePredictor:
+    """Answers each pair with probabilities made from its premise, e.g. "a3" -> row 3; logs each pass.
+
+    `hold` makes the next pass wait until `release()`: the test can act while a chunk is "running".
+    """
+
+    def __init__(self, fail_on: str | None = None) -> None:
+        self.passes: list[list[str]] = []
+        self.fail_on = fail_on
+        self._hold: threading.Event | None = None
+        self.started = threading.Event()
+
+    def hold(self) -> None:
+        self._hold = threading.Event()
+        self.started.clear()
+
+    def release(self) -> None:
+        hold, self._hold = self._hold, None
+        hold.set()
+
+    def predict_proba(self, premises, hypotheses, **_):
+        self.passes.append(list(premises))
+        hold = self._hold
+        self.started.set()
+        if hold is not None:
+            assert hold.wait(10), "the test never released the pass"
+        if self.fail_on is not None and self.fail_on in premises:
+            raise RuntimeError("boom")
+        return np.array([[float(p[1:]), 0.0, 0.0] for p in premises], dtype=np.float32)
+
+
+def job_rows(prefix: str, n: int) -> tuple[list[str], list[str]]:
+    # same lengths, so the scheduler's longest-first order keeps input order
+    return [f"{prefix}{i:03d}" for i in range(n)], ["h"] * n
+
+
+def test_a_single_pair_goes_before_the_next_chunk_of_a_running_file_job() -> None:
+    predictor = FakePredictor()
+    scheduler = Scheduler(predictor, chunk_size=4)
+    predictor.hold()
+    job = scheduler.submit(*job_rows("f", 40), Priority.FILE)
+    assert predictor.started.wait(5)  # the file's first chunk is in the model
+    pair = scheduler.submit_pair("p7", "h")
+    predictor.release()
+
+    assert pair.result(5)[0] == pytest.approx(7.0)
+    probs = job.result(5)
+    # the pair ran right after the chunk that was running, not after the other 9 chunks
+    assert predictor.passes[0][0].startswith("f") and predictor.passes[1] == ["p7"]
+    assert len(predictor.passes) == 1 + 1 + 9
+    assert probs[:, 0].tolist() == [float(i) for i in range(40)]  # every row answered, in input order
+    scheduler.close()
+
+
+def test_waiting_single_pairs_share_one_forward_pass() -> None:
+    predictor = FakePredictor()
+    scheduler = Scheduler(predictor, pair_batch_size=8)
+    predictor.hold()
+    first = scheduler.submit_pair("p0", "h")
+    assert predictor.started.wait(5)
+    later = [scheduler.submit_pair(f"p{i}", "h") for i in range(1, 6)]
+    predictor.release()
+    assert [f.result(5)[0] for f in [first, *later]] == [0, 1, 2, 3, 4, 5]
+    assert predictor.passes == [["p0"], ["p1", "p2", "p3", "p4", "p5"]]
+    scheduler.close()
+
+
+def test_two_file_jobs_take_turns_and_batch_calls_go_before_files() -> None:
+    predictor = FakePredictor()
+    scheduler = Scheduler(predictor, chunk_size=2)
+    predictor.hold()
+    blocker = scheduler.submit(*job_rows("z", 1), Priority.FILE)
+    assert predictor.started.wait(5)
+    a = scheduler.submit(*job_rows("a", 4), Priority.FILE)
+    b = scheduler.submit(*job_rows("b", 4), Priority.FILE)
+    c = scheduler.submit(*job_rows("c", 4), Priority.BATCH)
+    predictor.release()
+    for job in (blocker, a, b, c):
+        job.result(5)
+    kinds = [rows[0][0] for rows in predictor.passes]
+    assert kinds == ["z", "c", "c", "a", "b", "a", "b"]
+    assert scheduler.passes[Priority.FILE] == 5 and scheduler.passes[Priority.BATCH] == 2
+    scheduler.close()
+
+
+def test_a_cancelled_job_stops_using_the_model() -> None:
+    predictor = FakePredictor()
+    scheduler = Scheduler(predictor, chunk_size=5)
+    predictor.hold()
+    job = scheduler.submit(*job_rows("f", 50), Priority.FILE, owner="session-1")
+    other = scheduler.submit(*job_rows("g", 5), Priority.FILE, owner="session-2")
+    assert predictor.started.wait(5)
+    assert scheduler.cancel_owner("session-1") == 1  # the page of session-1 was closed
+    predictor.release()
+
+    other.result(5)
+    with pytest.raises(CancelledError):
+        job.result(5)
+    assert [rows[0][0] for rows in predictor.passes] == ["f", "g"]  # no chunk of the job after the cancel
+    assert job.done == 5
+    assert scheduler.pending() == {"pairs": 0, "batch": 0, "file": 0}
+    scheduler.close()
+
+
+def test_a_failing_chunk_fails_only_its_own_job() -> None:
+    predictor = FakePredictor(fail_on="x001")
+    scheduler = Scheduler(predictor, chunk_size=2)
+    predictor.hold()
+    bad = scheduler.submit(*job_rows("x", 6), Priority.FILE)
+    assert predictor.started.wait(5)
+    good = scheduler.submit(*job_rows("y", 3), Priority.FILE)
+    pair = scheduler.submit_pair("p1", "h")
+    predictor.release()
+    with pytest.raises(RuntimeError, match="boom"):
+        bad.result(5)
+    assert good.result(5)[:, 0].tolist() == [0.0, 1.0, 2.0]
+    assert pair.result(5)[0] == 1.0
+    assert not any(rows[0].startswith("x") for rows in predictor.passes[1:])  # the failed job ran no further
+    scheduler.close()
+
+
+def test_an_empty_job_is_done_at_once_and_close_cancels_what_waits() -> None:
+    predictor = FakePredictor()
+    scheduler = Scheduler(predictor, chunk_size=2)
+    assert scheduler.submit([], [], Priority.BATCH).result(1).shape == (0, 3)
+    predictor.hold()
+    running = scheduler.submit(*job_rows("a", 2), Priority.FILE)
+    assert predictor.started.wait(5)
+    waiting = scheduler.submit(*job_rows("b", 2), Priority.FILE)
+    closer = threading.Thread(target=scheduler.close)
+    closer.start()
+    while scheduler.pending()["file"]:  # close() has emptied the queue before the running pass ends
+        time.sleep(0.001)
+    predictor.release()
+    closer.join(5)
+    with pytest.raises(CancelledError):
+        waiting.result(1)
+    assert running.result(1).shape == (2, 3)  # the pass already in the model finished
+    with pytest.raises(RuntimeError, match="closed"):
+        scheduler.submit_pair("p1", "h")
