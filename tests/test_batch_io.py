@@ -41,6 +41,7 @@ def streaming_error(path: Path, columns: Columns | None = None) -> str:
         "id,text\n1,hello\n",
         HEADER + "\n".join([GOOD[0], ",A.,B.,en,English", GOOD[2]]) + "\n",
         HEADER + "\n".join([GOOD[0], "fr1,Il pleut.,  ,fr,French", GOOD[2]]) + "\n",
+        HEADER + "\n".join([GOOD[0], "fr1,\u200b\u200b,Oui.,fr,French", GOOD[2]]) + "\n",
         HEADER + "\n".join([GOOD[0], "fr1,Il pleut.,Oui.", GOOD[2]]) + "\n",
         HEADER + "\n".join([*GOOD, "en1,Again.,Twice.,en,English"]) + "\n",
         HEADER + "\n".join([GOOD[0], ",A.,,en,English", "x,,B.,,English"]) + "\n",
@@ -56,6 +57,7 @@ def streaming_error(path: Path, columns: Columns | None = None) -> str:
         "wrong-header",
         "empty-id",
         "blank-hypothesis",
+        "invisible-premise",
         "short-row",
         "repeated-id",
         "several-problems",
@@ -97,6 +99,20 @@ def test_a_good_csv_streams_as_load_csv_reads_it(tmp_path: Path, sample_dir: Pat
     for column in ("id", "premise", "hypothesis", "lang_abv", "language"):
         assert [value for c in chunks for value in c[column]] == expected[column]
     assert [c["id"] for c in source.chunks(7, skip_rows=21)] == [expected["id"][21:28], expected["id"][28:]]
+    ids = expected["id"]  # a skip that is not a whole number of chunks (--resume after --chunk_size changed)
+    assert [c["id"] for c in source.chunks(7, skip_rows=5)] == [ids[5:12], ids[12:19], ids[19:26], ids[26:]]
+
+
+def test_awkward_csv_values_stream_as_load_csv_reads_them(tmp_path: Path) -> None:
+    path = tmp_path / "test.csv"
+    rows = ['1e10,NA,null,en,English', '007,"A, quoted\ntext","He said ""hi"".",en,English', "",
+            "x1,  spaced  ,None,fr,French", "x2,True,nan,de,German"]  # fmt: skip
+    path.write_text(HEADER + "\n".join(rows) + "\n", encoding="utf-8")
+    expected = load_csv(path, labelled=False)
+    chunks = list(open_input(path).chunks(2))
+    for column in ("id", "premise", "hypothesis", "lang_abv", "language"):
+        assert [value for c in chunks for value in c[column]] == expected[column]
+    assert expected["id"] == ["1e10", "007", "x1", "x2"]  # ids stay text; the blank line is no row
 
 
 @pytest.mark.parametrize(

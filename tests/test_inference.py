@@ -44,12 +44,17 @@ def _variant(tiny_model_dir: Path, out: Path, order: list[int], scale: float) ->
     return out
 
 
-def _with_config(tiny_model_dir: Path, out: Path, **changes) -> Path:
+def _copy_with(tiny_model_dir: Path, out: Path, file: str, **changes) -> Path:
+    """A copy of the tiny model whose JSON `file` has `changes` on top."""
     shutil.copytree(tiny_model_dir, out)
-    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    config = json.loads((out / file).read_text(encoding="utf-8"))
     config.update(changes)
-    (out / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    (out / file).write_text(json.dumps(config), encoding="utf-8")
     return out
+
+
+def _with_config(tiny_model_dir: Path, out: Path, **changes) -> Path:
+    return _copy_with(tiny_model_dir, out, "config.json", **changes)
 
 
 def _assert_one_sentence(message: str) -> None:
@@ -188,3 +193,82 @@ def test_offline_and_not_cached_says_so(monkeypatch: pytest.MonkeyPatch) -> None
     with pytest.raises(ModelLoadError, match="HF_HUB_OFFLINE=1 forbids downloading it") as err:
         Predictor.from_pretrained("contradiction-tests/not-a-cached-model")
     _assert_one_sentence(str(err.value))
+
+
+# --- the tokenizer read straight from tokenizer.json: the ids of AutoTokenizer, else AutoTokenizer itself
+
+AWKWARD_TEXTS = [
+    "two  spaces,\ta tab\nand a newline",
+    "<mask> and </s> and <s> typed in a text",
+    "\u00a0no-break space, ideographic\u3000space",
+    "ｆｕｌｌｗｉｄｔｈ letters ① and ﬁ ligature",  # NFKC in the file's normalizer, which transformers drops
+    "e\u0301 combining accent beside café",
+    "trailing space ",
+    "🙂 emoji, Ω≈ç√ symbols, ไทย, 中文, العربية",
+]
+
+
+def _texts(sample_dir: Path) -> tuple[list[str], list[str]]:
+    with open(sample_dir / "train.csv", encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    premises = [r["premise"] for r in rows] + [a for a in AWKWARD_TEXTS for _ in AWKWARD_TEXTS]
+    hypotheses = [r["hypothesis"] for r in rows] + [b for _ in AWKWARD_TEXTS for b in AWKWARD_TEXTS]
+    long = "Baba yangu anapenda kusoma magazeti kila asubuhi. " * 40
+    # one long text per pair: with two, tokenizers lists every overflow of one against every overflow of the other
+    return premises + [long, "short"], hypotheses + ["short", long]
+
+
+@pytest.mark.parametrize("sides", ["right", "left"])
+def test_direct_tokenizer_gives_auto_tokenizer_s_ids(tiny_model_dir: Path, tmp_path: Path, sample_dir, sides) -> None:
+    from tokenizers import Tokenizer
+    from transformers import AutoTokenizer
+
+    from contradiction.inference import PairTokenizer
+
+    folder = tiny_model_dir
+    if sides == "left":
+        folder = _tokenizer_config(tiny_model_dir, tmp_path / "left", padding_side="left", truncation_side="left")
+    direct, auto = PairTokenizer.from_folder(folder), AutoTokenizer.from_pretrained(folder)
+    assert direct is not None and direct.model_max_length == auto.model_max_length
+    premises, hypotheses = _texts(sample_dir)
+    for max_length in (8, 24, 256):
+        got = direct(premises, hypotheses, truncation="longest_first", max_length=max_length)
+        expected = auto(premises, hypotheses, truncation="longest_first", max_length=max_length)
+        assert list(got) == list(expected) == ["input_ids", "attention_mask"]
+        assert got["input_ids"] == expected["input_ids"] and got["attention_mask"] == expected["attention_mask"]
+        features = [{k: got[k][i] for k in got} for i in range(0, len(premises), 7)]
+        padded, auto_padded = direct.pad(features), auto.pad(features, return_tensors="pt")
+        for key in auto_padded:
+            assert padded[key].dtype == auto_padded[key].dtype and (padded[key] == auto_padded[key]).all()
+    # not a vacuous check: the file as written (its NFKC normalizer kept) tokenizes some of these differently
+    raw = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    assert any(raw.encode(text, "x").ids != auto(text, "x")["input_ids"] for text in AWKWARD_TEXTS)
+
+
+def _tokenizer_config(tiny_model_dir: Path, out: Path, **changes) -> Path:
+    return _copy_with(tiny_model_dir, out, "tokenizer_config.json", **changes)
+
+
+V4_ADDED_TOKENS = {"0": {"content": "<s>", "lstrip": False, "normalized": False, "rstrip": False, "single_word": False,
+                         "special": True}}  # fmt: skip
+"""How transformers 4 saved special tokens in tokenizer_config.json."""
+
+
+@pytest.mark.parametrize("change", ["added_tokens_decoder", "special_tokens_map", "other_class", "no_tokenizer_json"])
+def test_tokenizers_it_does_not_repeat_load_through_transformers(tiny_model_dir, tmp_path, pairs, change) -> None:
+    from contradiction.inference import PairTokenizer
+
+    settings = {"added_tokens_decoder": {"added_tokens_decoder": V4_ADDED_TOKENS},
+                "other_class": {"tokenizer_class": "BertTokenizer"}}.get(change, {})  # fmt: skip
+    folder = _tokenizer_config(tiny_model_dir, tmp_path / "model", **settings)
+    if change == "special_tokens_map":
+        (folder / "special_tokens_map.json").write_text('{"mask_token": "<mask>"}', encoding="utf-8")
+    elif change == "no_tokenizer_json":
+        (folder / "tokenizer.json").unlink()  # a slow-only tokenizer: AutoTokenizer's business
+    assert PairTokenizer.from_folder(folder) is None
+    if change == "added_tokens_decoder":  # the predictor loads it through transformers, with the same answers
+        predictor = Predictor.from_pretrained(folder, PredictorOptions(fast=False))
+        assert not isinstance(predictor.tokenizer, PairTokenizer)
+        direct = Predictor.from_pretrained(tiny_model_dir, PredictorOptions(fast=False))
+        assert isinstance(direct.tokenizer, PairTokenizer)
+        np.testing.assert_array_equal(predictor.predict_proba(*pairs), direct.predict_proba(*pairs))

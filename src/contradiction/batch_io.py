@@ -1,9 +1,9 @@
 """Files of many pairs: read CSV, JSON Lines or Parquet a chunk at a time, and write the outputs as they go.
 
-Memory stays flat as a file grows. The input is streamed with `datasets` and never held whole; its check keeps 8
-bytes per row (a hash of the id, to find duplicates). The outputs are appended a chunk at a time to
-`<output>.partial`, and `<output>.progress.json` records how many bytes of each are whole, which is where
-`--resume` continues after a kill. The final names appear only when every row is written.
+Memory stays flat as a file grows. The input is streamed (CSV by pandas' parser, the others with `datasets`) and
+never held whole; its check keeps 8 bytes per row (a hash of the id, to find duplicates). The outputs are appended
+a chunk at a time to `<output>.partial`, and `<output>.progress.json` records how many bytes of each are whole,
+which is where `--resume` continues after a kill. The final names appear only when every row is written.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 import json
+import operator
 import os
 import sys
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ import pandas as pd
 from contradiction.data import TEST_COLUMNS, DataError, check_columns
 from contradiction.errors import UserError
 from contradiction.files import write_json
+from contradiction.texts import is_blank
 
 FORMATS = {".csv": "csv", ".jsonl": "json", ".ndjson": "json", ".parquet": "parquet"}
 EXTRA_COLUMNS = ("lang_abv", "language")  # carried into the probabilities file when the input has them
@@ -58,34 +60,40 @@ class InputFile:
     def source_columns(self) -> list[str]:
         return [self.columns.id, self.columns.premise, self.columns.hypothesis, *self.extra]
 
-    def _stream(self) -> Any:
-        import datasets
+    def _batches(self, chunk_size: int, skip_rows: int) -> Iterator[dict[str, list[Any]]]:
+        """The source columns, `chunk_size` rows at a time from `skip_rows` on; None for a missing value."""
+        if self.format == "csv":
+            yield from _rebatch(self._csv_frames(chunk_size), chunk_size, skip_rows)
+            return
+        import datasets  # JSON Lines and Parquet only: a CSV run is spared its import (docs/benchmarks.md)
 
         files = {"data_files": str(self.path), "split": "train", "streaming": True}
-        if self.format == "csv":
-            # every column read as text, as load_csv reads it: id "1e10" stays a string, "NA" stays "NA"
-            features = datasets.Features({name: datasets.Value("string") for name in self.source_columns})
-            return datasets.load_dataset(
-                "csv",
-                **files,
-                features=features,
-                usecols=self.source_columns,
-                keep_default_na=False,
-                encoding="utf-8-sig",
-            )
         if self.format == "parquet":
-            return datasets.load_dataset("parquet", **files, columns=self.source_columns)
-        return datasets.load_dataset("json", **files).select_columns(self.source_columns)
+            stream = datasets.load_dataset("parquet", **files, columns=self.source_columns)
+        else:
+            stream = datasets.load_dataset("json", **files).select_columns(self.source_columns)
+        yield from stream.skip(skip_rows).iter(batch_size=chunk_size) if skip_rows else stream.iter(chunk_size)
+
+    def _csv_frames(self, chunk_size: int) -> Iterator[dict[str, list[Any]]]:
+        # the parser and settings `datasets.load_dataset("csv")` used here before, and `data.load_csv` uses: every
+        # column read as text, so id "1e10" stays a string and "NA" stays "NA"
+        with pd.read_csv(
+            self.path,
+            dtype=dict.fromkeys(self.source_columns, object),
+            usecols=self.source_columns,
+            keep_default_na=False,
+            encoding="utf-8-sig",
+            chunksize=chunk_size,
+        ) as reader:
+            for frame in reader:  # a field missing from a short row is NaN, which datasets turned into None
+                yield {c: [v if isinstance(v, str) else None for v in frame[c].tolist()] for c in self.source_columns}
 
     def chunks(self, chunk_size: int, skip_rows: int = 0) -> Iterator[dict[str, list[str]]]:
         """The rows from `skip_rows` on, `chunk_size` at a time, as stripped text under our column names
         (`id`, `premise`, `hypothesis` and the extra columns the file has)."""
         names = dict(zip(self.source_columns, ("id", "premise", "hypothesis", *self.extra), strict=True))
-        stream = self._stream()
-        if skip_rows:
-            stream = stream.skip(skip_rows)
         try:
-            for batch in stream.iter(batch_size=chunk_size):
+            for batch in self._batches(chunk_size, skip_rows):
                 yield {names[column]: [_text(v) for v in values] for column, values in batch.items()}
         except DataError:
             raise
@@ -107,6 +115,24 @@ class InputFile:
                 f"{self.path}: could not be read as JSON Lines ({detail}); write one JSON object per line."
             )
         return DataError(f"{self.path}: could not be read as Parquet ({detail}); pass a complete Parquet file.")
+
+
+def _rebatch(batches: Iterator[dict[str, list[Any]]], size: int, skip_rows: int) -> Iterator[dict[str, list[Any]]]:
+    """The same columns in batches of `size` rows (the last may be shorter), the first `skip_rows` rows left out."""
+    pending: dict[str, list[Any]] = {}
+    for batch in batches:
+        rows = len(next(iter(batch.values())))
+        if skip_rows >= rows:
+            skip_rows -= rows
+            continue
+        for column, values in batch.items():
+            pending.setdefault(column, []).extend(values[skip_rows:])
+        skip_rows = 0
+        while len(next(iter(pending.values()))) >= size:
+            yield {column: values[:size] for column, values in pending.items()}
+            pending = {column: values[size:] for column, values in pending.items()}
+    if pending and next(iter(pending.values())):
+        yield pending
 
 
 def _text(value: object) -> str:
@@ -273,7 +299,7 @@ def _parquet_header(path: Path) -> list[str]:
 
 
 def check_rows(source: InputFile) -> int:
-    """Check every row as `data.load_csv` does (non-empty id and texts, unique ids) and count them.
+    """Check every row as `data.load_csv` does (non-empty id, texts that show something, unique ids); count them.
 
     The first problem is reported in load_csv's order: empty ids, then empty texts (then, for a competition CSV,
     empty `lang_abv` and `language`), then repeated ids.
@@ -290,7 +316,8 @@ def check_rows(source: InputFile) -> int:
         ids = chunk["id"]
         for column in checked:
             if column not in first_empty:
-                empty = next((i for i, value in enumerate(chunk[column]) if not value), None)
+                shows_nothing = is_blank if column in ("premise", "hypothesis") else operator.not_
+                empty = next((i for i, value in enumerate(chunk[column]) if shows_nothing(value)), None)
                 if empty is not None:
                     first_empty[column] = (rows + empty, ids[empty])
         hashes.append(np.fromiter((hash(value) for value in ids), dtype=np.int64, count=len(ids)))

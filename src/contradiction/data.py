@@ -12,9 +12,10 @@ import shutil
 import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import datasets
-from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+if TYPE_CHECKING:  # imported where used: reading a CSV to predict needs the checks here, not `datasets` (0.3 s)
+    from datasets import Dataset, DatasetDict
 
 from contradiction.errors import UserError
 from contradiction.files import write_json
@@ -130,7 +131,9 @@ def load_csv(path: str | Path, labelled: bool) -> Dataset:
     # every column read as text: ids such as "1e10" must not become floats, "NA" must not become missing.
     # Built in a temporary cache and kept in memory: no copy of the texts (an upload to the app, say) stays
     # behind in the `datasets` cache.
-    features = Features({name: Value("string") for name in required})
+    import datasets
+
+    features = datasets.Features({name: datasets.Value("string") for name in required})
     with tempfile.TemporaryDirectory(prefix="contradiction-csv-") as cache_dir:
         try:
             ds = datasets.load_dataset(
@@ -158,7 +161,7 @@ def load_csv(path: str | Path, labelled: bool) -> Dataset:
     _validate_rows(path, ds, labelled)
     if labelled:
         ds = ds.map(lambda b: {"label": [int(v) for v in b["label"]]}, batched=True, keep_in_memory=True)
-        ds = ds.cast_column("label", ClassLabel(names=list(LABELS)))
+        ds = ds.cast_column("label", datasets.ClassLabel(names=list(LABELS)))
     return ds
 
 
@@ -227,6 +230,8 @@ def stratified_split(ds: Dataset, validation_size: float, seed: int) -> DatasetD
             n_val = 0
         val_idx += idx[:n_val]
         train_idx += idx[n_val:]
+    from datasets import DatasetDict
+
     return DatasetDict(train=ds.select(sorted(train_idx)), validation=ds.select(sorted(val_idx)))
 
 
@@ -335,6 +340,8 @@ def load_prepared(path: str | Path) -> tuple[DatasetDict, dict | None]:
     path = Path(path)
     if not (path / "dataset_dict.json").is_file():
         raise DataError(f"{path}: not a dataset folder written by data_prep.py; run data_prep.py first.")
+    import datasets
+
     splits = datasets.load_from_disk(str(path))
     report_file = path / REPORT_FILE
     report = json.loads(report_file.read_text(encoding="utf-8")) if report_file.is_file() else None

@@ -9,11 +9,14 @@ The model's own label names decide which logit is which, so a checkpoint whose h
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -176,6 +179,147 @@ def _check_classifier(config: Any, source: str) -> None:
         )
 
 
+# --- the tokenizer: tokenizer.json read straight into `tokenizers`, where that is what transformers would build
+
+DIRECT_TOKENIZER_CLASSES = ("XLMRobertaTokenizer", "XLMRobertaTokenizerFast")  # one class in transformers 5
+"""Tokenizer classes whose set-up `PairTokenizer` repeats: XLM-R's, which the multilingual e5 models use too."""
+SPECIAL_TOKENS = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "sep_token": "</s>",
+                  "pad_token": "<pad>", "cls_token": "<s>", "mask_token": "<mask>"}  # fmt: skip
+"""XLMRobertaTokenizer's special tokens and their defaults."""
+UNREPEATED_SETTINGS = ("auto_map", "added_tokens_decoder", "extra_special_tokens", "additional_special_tokens",
+                       "model_input_names", "model_specific_special_tokens")  # fmt: skip
+"""tokenizer_config.json keys with which transformers builds the tokenizer in ways `PairTokenizer` does not repeat."""
+LEGACY_TOKENIZER_FILES = ("special_tokens_map.json", "added_tokens.json")  # transformers merges them into the config
+
+
+class PairTokenizer:
+    """A model folder's tokenizer.json in `tokenizers`, set up as transformers 5 sets up `XLMRobertaTokenizer`, for
+    the two calls `Predictor` makes: encode pairs (truncated, unpadded) and pad a batch into tensors.
+
+    Why: transformers takes 2.5 s to build the tokenizer of a 250,000-piece vocabulary (it parses tokenizer.json
+    twice in Python and once in Rust, then rebuilds the vocabulary from Python tuples); `Tokenizer.from_file`
+    parses it once, in Rust: 0.75 s. Same ids and masks: tests/test_inference.py on a tiny model,
+    benchmarks/startup.py on every pair of the competition's files (docs/benchmarks.md).
+    """
+
+    model_input_names = ("input_ids", "attention_mask")  # XLMRobertaTokenizer's: no token_type_ids
+
+    def __init__(self, backend: Any, pad_token_id: int, model_max_length: int, padding_side: str = "right",
+                 truncation_side: str = "right") -> None:  # fmt: skip
+        self.backend = backend
+        self.pad_token_id = pad_token_id
+        self.model_max_length = model_max_length
+        self.padding_side = padding_side
+        self.truncation_side = truncation_side
+
+    @classmethod
+    def from_folder(cls, folder: Path) -> PairTokenizer | None:
+        """The tokenizer of a local model folder; None where this shortcut is not known to give the ids
+        `AutoTokenizer` gives, and the caller loads that instead: no tokenizer.json (a slow-only tokenizer),
+        another tokenizer class, custom code, or tokenizer settings that this class does not repeat."""
+        config = _xlmr_config(folder)
+        if config is None:
+            return None
+        from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
+
+        try:
+            backend = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        except Exception:  # a broken file: AutoTokenizer then says what is wrong with it
+            return None
+        model = backend.model.__getstate__()  # JSON, its fields in a fixed order: type, unk_id, vocab, byte_fallback
+        if not model.startswith(b'{"type":"Unigram","unk_id":3,') or not model.endswith(b',"byte_fallback":false}'):
+            return None  # transformers would rebuild the vocabulary as Unigram(unk_id=3, byte_fallback=False)
+        tokens = {key: config.get(key, default) for key, default in SPECIAL_TOKENS.items()}
+        added = {str(token): (i, token.special) for i, token in backend.get_added_tokens_decoder().items()}
+        if not all(added.get(token, (0, False))[1] for token in tokens.values()):
+            return None  # transformers would add a special token the file lacks, or make one special
+
+        # what XLMRobertaTokenizer.__init__ builds: of the file's normalizer, its SentencePiece character map only ...
+        normalizer = json.loads(backend.normalizer.__getstate__()) if backend.normalizer is not None else {}
+        parts = normalizer.get("normalizers", []) if normalizer.get("type") == "Sequence" else [normalizer]
+        charsmap = next((n["precompiled_charsmap"] for n in parts if n.get("type") == "Precompiled"), None)
+        if charsmap is None:
+            backend.normalizer = None
+        elif normalizer.get("type") != "Precompiled":
+            backend.normalizer = normalizers.Precompiled(base64.b64decode(charsmap))
+        # ... words split at whitespace, each marked as SentencePiece marks a word start ...
+        scheme = "always" if config.get("add_prefix_space", True) else "never"
+        backend.pre_tokenizer = pre_tokenizers.Sequence(
+            [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme=scheme)]
+        )
+        # ... and a pair framed as <s> A </s></s> B </s>
+        bos, eos = tokens["bos_token"], tokens["eos_token"]
+        backend.post_processor = processors.TemplateProcessing(
+            single=[bos, "$A", eos],
+            pair=[bos, "$A", eos, eos, "$B", eos],
+            special_tokens=[(bos, added[bos][0]), (eos, added[eos][0])],
+        )
+        backend.encode_special_tokens = False  # "</s>" inside a text is the special token there too
+        backend.no_padding()
+        return cls(
+            backend,
+            pad_token_id=added[tokens["pad_token"]][0],
+            model_max_length=int(config.get("model_max_length") or 1e30),  # transformers' "no limit"
+            padding_side=config.get("padding_side", "right"),
+            truncation_side=config.get("truncation_side", "right"),
+        )
+
+    def __call__(self, text: Sequence[str], text_pair: Sequence[str], truncation: str = "longest_first",
+                 max_length: int = 512) -> dict[str, list[list[int]]]:  # fmt: skip
+        """Token ids and attention masks of each pair, unpadded: what the transformers tokenizer returns for
+        `tokenizer(premises, hypotheses, truncation="longest_first", max_length=...)`."""
+        if truncation != "longest_first":
+            raise ValueError(f"PairTokenizer truncates longest_first only, not {truncation!r}.")
+        wanted = {"max_length": max_length, "stride": 0, "strategy": "longest_first", "direction": self.truncation_side}
+        current = self.backend.truncation
+        if current is None or {key: current.get(key) for key in wanted} != wanted:
+            self.backend.enable_truncation(**wanted)
+        encodings = self.backend.encode_batch(list(zip(text, text_pair, strict=True)), add_special_tokens=True)
+        return {"input_ids": [e.ids for e in encodings], "attention_mask": [e.attention_mask for e in encodings]}
+
+    def pad(self, features: Sequence[Mapping[str, list[int]]], return_tensors: str = "pt") -> dict[str, Any]:
+        """One batch as int64 tensors, padded to its longest pair: what the transformers tokenizer's `pad` makes."""
+        import torch
+
+        if return_tensors != "pt":
+            raise ValueError(f"PairTokenizer pads into torch tensors only, not {return_tensors!r}.")
+        longest = max(len(f["input_ids"]) for f in features)
+        ids = torch.full((len(features), longest), self.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(features), longest), dtype=torch.long)
+        for row, feature in enumerate(features):
+            n = len(feature["input_ids"])
+            cols = slice(0, n) if self.padding_side == "right" else slice(longest - n, longest)
+            ids[row, cols] = torch.tensor(feature["input_ids"], dtype=torch.long)
+            mask[row, cols] = torch.tensor(feature["attention_mask"], dtype=torch.long)
+        return {"input_ids": ids, "attention_mask": mask}
+
+
+def _xlmr_config(folder: Path) -> dict[str, Any] | None:
+    """tokenizer_config.json of a folder whose tokenizer `PairTokenizer` can build; None for any other."""
+    if not (folder / "tokenizer.json").is_file() or any((folder / name).exists() for name in LEGACY_TOKENIZER_FILES):
+        return None
+    if not version("transformers").startswith("5."):  # the set-up PairTokenizer repeats is transformers 5's
+        return None
+    try:
+        config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # AutoTokenizer then says what is wrong
+    if (
+        not isinstance(config, dict)
+        or config.get("tokenizer_class") not in DIRECT_TOKENIZER_CLASSES
+        or any(key in config for key in UNREPEATED_SETTINGS)
+        or config.get("split_special_tokens")
+        or any(key.endswith("_token") and key not in SPECIAL_TOKENS for key in config)
+        or not all(
+            isinstance(config.get(key, ""), str) for key in SPECIAL_TOKENS
+        )  # not {"content": ..., "lstrip": ...}
+        or config.get("padding_side", "right") not in ("right", "left")
+        or config.get("truncation_side", "right") not in ("right", "left")
+    ):
+        return None
+    return config
+
+
 class Predictor:
     """An NLI classifier and its tokenizer: many pairs in, probabilities in our label order out.
 
@@ -202,7 +346,7 @@ class Predictor:
             ModelLoadError: missing folder, not a classifier, labels that do not map, not downloadable.
         """
         import torch
-        from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoConfig, AutoModelForSequenceClassification
 
         options = options or PredictorOptions()
         source, local = _resolve_source(str(name_or_path))
@@ -222,7 +366,12 @@ class Predictor:
                 "save the tokenizer beside the model (train.py does) or copy its files into the folder",
             )
         try:
-            tokenizer = AutoTokenizer.from_pretrained(source, **remote)
+            tokenizer = PairTokenizer.from_folder(Path(source)) if local else None
+            if tokenizer is None:  # a Hub id, or a tokenizer whose set-up PairTokenizer does not repeat
+                from transformers import AutoTokenizer
+
+                tokenizer = AutoTokenizer.from_pretrained(source, **remote)
+            # each tensor is cast to `dtype` as it is read from the file: no float32 copy of the whole model first
             model = AutoModelForSequenceClassification.from_pretrained(source, config=config, dtype=dtype, **remote)
         except Exception as err:
             raise _load_error(source, local, err) from None
@@ -266,8 +415,8 @@ class Predictor:
             for start in range(0, total, batch_size):
                 rows = order[start : start + batch_size]
                 features = [{k: encoded[k][i] for k in keys} for i in rows]
-                batch = self.tokenizer.pad(features, return_tensors="pt").to(self.options.device)
-                logits = self.model(**batch).logits.float()
+                batch = self.tokenizer.pad(features, return_tensors="pt")
+                logits = self.model(**{k: v.to(self.options.device) for k, v in batch.items()}).logits.float()
                 probs[rows] = logits.softmax(dim=-1)[:, self.label_index].cpu().numpy()
                 if progress is not None:
                     progress(min(start + batch_size, total), total)
@@ -277,3 +426,14 @@ class Predictor:
         """One pair's probabilities as {label: probability}, in `LABELS` order."""
         row = self.predict_proba([premise], [hypothesis])[0]
         return {label: float(p) for label, p in zip(LABELS, row, strict=True)}
+
+    def token_lengths(self, premises: Sequence[str], hypotheses: Sequence[str]) -> list[int]:
+        """Tokens of each pair after truncation, as `predict_proba` sees them; the app's scheduler sorts bulk
+        work by it, so that its small chunks pad little."""
+        if not premises:
+            return []  # a tokenizer may refuse an empty batch; a process without a share of a chunk has one
+        with self._lock:  # the tokenizer is not for two threads at once
+            encoded = self.tokenizer(
+                list(premises), list(hypotheses), truncation="longest_first", max_length=self.max_length
+            )
+        return [len(ids) for ids in encoded["input_ids"]]
