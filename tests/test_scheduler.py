@@ -154,3 +154,16 @@ def test_an_empty_job_is_done_at_once_and_close_cancels_what_waits() -> None:
     assert running.result(1).shape == (2, 3)  # the pass already in the model finished
     with pytest.raises(RuntimeError, match="closed"):
         scheduler.submit_pair("p1", "h")
+
+
+def test_bulk_work_runs_longest_first_in_tokens_when_the_predictor_can_count_them() -> None:
+    class Counting(FakePredictor):
+        def token_lengths(self, premises, hypotheses):
+            return [int(p[1:]) % 4 for p in premises]  # tokens unrelated to characters, as across scripts
+
+    predictor = Counting()
+    scheduler = Scheduler(predictor, chunk_size=3)
+    job = scheduler.submit(*job_rows("t", 12), Priority.FILE)
+    assert job.result(5)[:, 0].tolist() == [float(i) for i in range(12)]  # answers still in input order
+    assert [sorted(int(p[1:]) % 4 for p in rows) for rows in predictor.passes] == [[3] * 3, [2] * 3, [1] * 3, [0] * 3]
+    scheduler.close()

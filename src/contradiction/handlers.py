@@ -25,7 +25,7 @@ from contradiction.errors import UserError
 from contradiction.labels import LABELS
 from contradiction.languages import LanguageDetector, language_name
 from contradiction.monitoring import Monitor
-from contradiction.predict import PROB_COLUMNS, TABLE_COLUMNS, submission, write_csvs
+from contradiction.predict import PROB_COLUMNS, TABLE_COLUMNS, chunk_table, submission, write_csvs
 from contradiction.scheduler import Priority, Scheduler
 from contradiction.texts import is_blank
 
@@ -360,7 +360,9 @@ class Handlers:
         ds = await asyncio.to_thread(self._load_file, path)  # off the event loop: other users keep being served
         progress((0, len(ds)), desc="Predicting", unit="pairs")
         premises, hypotheses = ds["premise"], ds["hypothesis"]
-        job = self.scheduler.submit(premises, hypotheses, Priority.FILE, owner=getattr(request, "session_hash", None))
+        lengths = await asyncio.to_thread(self.scheduler.measure, premises, hypotheses)  # tokenizes: off the loop
+        session = getattr(request, "session_hash", None)
+        job = self.scheduler.submit(premises, hypotheses, Priority.FILE, owner=session, lengths=lengths)
         waiting = asyncio.wrap_future(job.future)
         try:
             while not waiting.done():
@@ -399,10 +401,7 @@ class Handlers:
         return ds
 
     def _finish_file(self, ds, probs: np.ndarray, start: float) -> tuple[pd.DataFrame, str, str]:
-        table = ds.select_columns(list(TABLE_COLUMNS[:5])).to_pandas()
-        table["predicted_label"] = [LABELS[i] for i in probs.argmax(axis=1)]
-        for j, column in enumerate(PROB_COLUMNS):
-            table[column] = probs[:, j]
+        table = chunk_table(ds.select_columns(list(TABLE_COLUMNS[:5])).to_dict(), probs)
         _prune(self.outputs_root, OUTPUT_MAX_AGE_S)
         folder = Path(tempfile.mkdtemp(dir=self.outputs_root))
         predictions_file, submission_file = folder / "predictions.csv", folder / "submission.csv"
