@@ -247,3 +247,15 @@ def test_app_without_a_loadable_model_exits_with_one_sentence(tmp_path: Path) ->
         "error: model folder /no/such/dir does not exist; "
         "pass a local model folder or a Hub model id with --model PATH_OR_ID or MODEL_ID."
     ]
+
+
+def test_a_model_without_eval_results_shows_only_the_languages(tiny_model_dir: Path) -> None:
+    """A Hub model, or any folder without train.py's eval_results.json: languages, no record, no claims."""
+    from contradiction.handlers import ModelRecord, language_markdown, language_notes
+
+    record = ModelRecord.read(tiny_model_dir)
+    assert not record.known and not record.calibrated
+    known, notes = language_notes("it", "it", record, top=0.9, low=0.5)
+    assert known is None and notes == []  # nothing is known about its training languages, so no warning either
+    text = language_markdown("it", "it", known, notes, calibrated=None)
+    assert text == "**Language:** Italian"
