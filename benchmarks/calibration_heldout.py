@@ -21,11 +21,10 @@ import pandas as pd
 from common import DEFAULT_MODEL, print_table, save
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from contradiction.calibrate import model_logits
 from contradiction.calibration import calibration_metrics, fit_temperature, softmax
 from contradiction.data import load_prepared
 from contradiction.extra_data import LABEL_NAMES
-from contradiction.inference import map_labels
+from contradiction.inference import Predictor, PredictorOptions
 
 
 def row(name: str, logits: np.ndarray, labels: np.ndarray, temperature: float) -> dict:
@@ -51,12 +50,11 @@ def main() -> None:
 
     folder = Path(args.model)
     temperature = json.loads((folder / "eval_results.json").read_text())["calibration"]["temperature"]
-    model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    ours = map_labels(model.config.id2label, str(folder))
+    model = AutoModelForSequenceClassification.from_pretrained(folder)
+    predictor = Predictor(model, AutoTokenizer.from_pretrained(folder), str(folder), PredictorOptions(max_length=128))
 
     def raw_logits(premises, hypotheses) -> np.ndarray:
-        return model_logits(model, tokenizer, premises, hypotheses, 128, 64)[:, ours] * temperature
+        return predictor.logits(premises, hypotheses)[:, predictor.label_index] * temperature
 
     validation = load_prepared(folder / "data")[0]["validation"]
     logits, labels = raw_logits(validation["premise"], validation["hypothesis"]), np.asarray(validation["label"])

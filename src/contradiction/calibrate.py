@@ -24,7 +24,7 @@ from contradiction.cli import run_main
 from contradiction.data import DataError, load_csv, load_prepared
 from contradiction.errors import UserError
 from contradiction.files import write_json
-from contradiction.inference import ModelLoadError, _load_error, _resolve_source, map_labels
+from contradiction.inference import Predictor, PredictorOptions, _load_error, _resolve_source
 from contradiction.labels import NUM_LABELS
 
 # files of a train.py folder that describe the model and stay true after calibration
@@ -61,21 +61,6 @@ def load_pairs(data: str):
         raise UserError(str(err)) from None
 
 
-def model_logits(model, tokenizer, premises, hypotheses, max_length: int, batch_size: int) -> np.ndarray:
-    """Logits (pairs, labels) in the model's own label order, rows in input order; longest pairs first."""
-    import torch
-
-    encoded = tokenizer(list(premises), list(hypotheses), truncation="longest_first", max_length=max_length)
-    order = sorted(range(len(premises)), key=lambda i: -len(encoded["input_ids"][i]))
-    logits = np.zeros((len(premises), model.config.num_labels), dtype=np.float32)
-    with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            batch = tokenizer.pad([{k: encoded[k][i] for k in encoded} for i in rows], return_tensors="pt")
-            logits[rows] = model(**batch).logits.float().numpy()
-    return logits
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     out = Path(args.output_dir)
@@ -90,18 +75,20 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForSequenceClassification.from_pretrained(source).eval()
+        model = AutoModelForSequenceClassification.from_pretrained(source)
     except Exception as err:
         raise _load_error(source, local, err).with_flags("--model") from None
-    if model.config.num_labels != NUM_LABELS:
-        raise ModelLoadError(f"{source} has {model.config.num_labels} labels, not 3", "pass a 3-label NLI model")
-    ours = map_labels(model.config.id2label, source)  # our label i is the model's output ours[i]
+    # float32, as saved; the predictor refuses a head whose labels are not our three
+    predictor = Predictor(
+        model, tokenizer, source, PredictorOptions(max_length=args.max_length, batch_size=args.batch_size)
+    )
+    ours = predictor.label_index  # our label i is the model's output ours[i]
 
     start = time.perf_counter()
-    logits = model_logits(model, tokenizer, ds["premise"], ds["hypothesis"], args.max_length, args.batch_size)
+    logits = predictor.logits(ds["premise"], ds["hypothesis"])
     gold = np.asarray(ds["label"])
     report = calibrate(model, logits[:, ours], gold, NUM_LABELS, split=split)
-    folded = model_logits(model, tokenizer, ds["premise"], ds["hypothesis"], args.max_length, args.batch_size)
+    folded = predictor.logits(ds["premise"], ds["hypothesis"])
     report.update(check_folded(logits, folded, report["temperature"]))
     report["accuracy"] = float((logits[:, ours].argmax(-1) == gold).mean())
     report["source_model"] = str(args.model)

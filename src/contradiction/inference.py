@@ -386,14 +386,15 @@ class Predictor:
         """The weights' dtype, e.g. "bfloat16" (the fast path) or "float32"."""
         return str(next(self.model.parameters()).dtype).removeprefix("torch.")
 
-    def predict_proba(
+    def logits(
         self,
         premises: Sequence[str],
         hypotheses: Sequence[str],
         batch_size: int | None = None,
         progress: ProgressCallback | None = None,
     ) -> np.ndarray:
-        """Probabilities of shape (pairs, 3), columns in `LABELS` order, rows in input order.
+        """Raw logits of shape (pairs, the model's labels), columns in the model's own order (`label_index`
+        maps ours onto them), rows in input order.
 
         Pairs are tokenized once, then run longest first in batches of similar length to save padding.
         """
@@ -402,9 +403,9 @@ class Predictor:
         if len(premises) != len(hypotheses):
             raise ValueError(f"{len(premises)} premises but {len(hypotheses)} hypotheses; pass one of each per pair.")
         total = len(premises)
-        probs = np.zeros((total, len(LABELS)), dtype=np.float32)
+        logits = np.zeros((total, self.model.config.num_labels), dtype=np.float32)
         if total == 0:
-            return probs
+            return logits
         batch_size = batch_size or self.options.batch_size
         with self._lock, torch.inference_mode():
             encoded = self.tokenizer(
@@ -416,11 +417,24 @@ class Predictor:
                 rows = order[start : start + batch_size]
                 features = [{k: encoded[k][i] for k in keys} for i in rows]
                 batch = self.tokenizer.pad(features, return_tensors="pt")
-                logits = self.model(**{k: v.to(self.options.device) for k, v in batch.items()}).logits.float()
-                probs[rows] = logits.softmax(dim=-1)[:, self.label_index].cpu().numpy()
+                output = self.model(**{k: v.to(self.options.device) for k, v in batch.items()}).logits
+                logits[rows] = output.float().cpu().numpy()
                 if progress is not None:
                     progress(min(start + batch_size, total), total)
-        return probs
+        return logits
+
+    def predict_proba(
+        self,
+        premises: Sequence[str],
+        hypotheses: Sequence[str],
+        batch_size: int | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> np.ndarray:
+        """Probabilities of shape (pairs, 3), columns in `LABELS` order, rows in input order."""
+        import torch
+
+        logits = torch.from_numpy(self.logits(premises, hypotheses, batch_size, progress))
+        return logits.softmax(dim=-1)[:, self.label_index].numpy()
 
     def predict(self, premise: str, hypothesis: str) -> dict[str, float]:
         """One pair's probabilities as {label: probability}, in `LABELS` order."""

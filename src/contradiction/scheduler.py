@@ -101,7 +101,7 @@ class Scheduler:
         self._jobs: dict[Priority, deque[Job]] = {Priority.BATCH: deque(), Priority.FILE: deque()}
         self._wake = threading.Condition()
         self._closed = False
-        self.passes: dict[Priority, int] = dict.fromkeys(Priority, 0)  # forward passes run, for tests and /metrics
+        self.passes: dict[Priority, int] = dict.fromkeys(Priority, 0)  # forward passes run, by kind (tests read it)
         self._thread = threading.Thread(target=self._run, name="model-scheduler", daemon=True)
         self._thread.start()
 
