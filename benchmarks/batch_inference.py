@@ -49,6 +49,8 @@ def build_predictor(variant: str, model: str):
 
     precision, batch = variant.split()
     options = PredictorOptions(batch_size=int(batch[2:]), dtype="float32" if precision == "int8" else precision)
+    if precision == "int8":  # quantize_dynamic swaps torch.nn.Linear modules by exact type: transformers' model
+        options.engine = "transformers"
     predictor = Predictor.from_pretrained(model, options)
     if precision == "int8":
         predictor.model = torch.ao.quantization.quantize_dynamic(predictor.model, {torch.nn.Linear}, dtype=torch.qint8)

@@ -33,6 +33,10 @@ DEFAULT_FIX = "pass a local model folder or a Hub model id"
 # without one of these, transformers quietly builds an empty tokenizer and the model answers nonsense
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "sentencepiece.bpe.model", "spm.model", "vocab.txt")
 
+ENGINES = ("auto", "transformers")
+"""What runs the model: "auto" runs a local BERT, RoBERTa or XLM-R classifier in `contradiction.native` (no
+transformers import; the same logits), anything else in transformers; "transformers" runs everything there."""
+
 ProgressCallback = Callable[[int, int], None]
 """Called after each batch with (pairs done, pairs in total)."""
 
@@ -68,6 +72,7 @@ class PredictorOptions:
     fast: bool = True  # bfloat16 weights where the hardware computes bfloat16 natively (docs/benchmarks.md)
     num_threads: int | None = None  # torch.set_num_threads (process-wide); None keeps torch's default
     trust_remote_code: bool = False  # runs Python code from the model repository: only when asked
+    engine: str = "auto"  # "auto": contradiction.native where it builds the model exactly; "transformers": always
 
     def __post_init__(self) -> None:
         if self.max_length < 8:
@@ -78,6 +83,8 @@ class PredictorOptions:
             raise UserError(f"num_threads {self.num_threads} must be a positive number, e.g. 2.")
         if self.dtype not in (None, "float32", "bfloat16", "float16"):
             raise UserError(f"dtype {self.dtype!r} is not supported; use float32, bfloat16 or float16.")
+        if self.engine not in ENGINES:
+            raise UserError(f"engine {self.engine!r} is not one of {', '.join(ENGINES)}; use auto (the default).")
 
 
 def native_bf16(device: str = "cpu") -> bool:
@@ -168,6 +175,16 @@ def _load_error(source: str, local: bool, err: Exception) -> ModelLoadError:
             "pass a local model folder, or run once with network access to cache it",
         )
     return ModelLoadError(f"{source} could not be loaded from the Hugging Face Hub ({detail})")
+
+
+def _auto_config(source: str, local: bool, remote: dict[str, Any]) -> Any:
+    """The model's config as transformers reads it; any failure ends in one sentence."""
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(source, **remote)
+    except Exception as err:  # OSError, ValueError, network errors
+        raise _load_error(source, local, err) from None
 
 
 def _check_classifier(config: Any, source: str) -> None:
@@ -346,17 +363,23 @@ class Predictor:
             ModelLoadError: missing folder, not a classifier, labels that do not map, not downloadable.
         """
         import torch
-        from transformers import AutoConfig, AutoModelForSequenceClassification
+
+        from contradiction import native
 
         options = options or PredictorOptions()
         source, local = _resolve_source(str(name_or_path))
         remote = {"trust_remote_code": options.trust_remote_code}
-        try:
-            config = AutoConfig.from_pretrained(source, **remote)
-        except Exception as err:  # OSError, ValueError, network errors: all end in one sentence
-            raise _load_error(source, local, err) from None
-        _check_classifier(config, source)
-        map_labels(config.id2label, source)  # refuse before downloading the weights
+        # a local BERT-family classifier runs in contradiction.native: its config is read here, not by transformers
+        shortcut = local and options.engine == "auto" and not options.trust_remote_code
+        raw = native.read_config(Path(source)) if shortcut else None
+        config = None
+        if raw is not None and native.EncoderConfig.from_dict(raw) is not None:
+            id2label = raw["id2label"]
+        else:
+            raw, config = None, _auto_config(source, local, remote)
+            _check_classifier(config, source)
+            id2label = config.id2label
+        map_labels(id2label, source)  # refuse before downloading the weights
         if options.num_threads is not None:
             torch.set_num_threads(options.num_threads)
         dtype = getattr(torch, options.dtype or resolve_dtype(options.fast, options.device))
@@ -371,11 +394,24 @@ class Predictor:
                 from transformers import AutoTokenizer
 
                 tokenizer = AutoTokenizer.from_pretrained(source, **remote)
-            # each tensor is cast to `dtype` as it is read from the file: no float32 copy of the whole model first
-            model = AutoModelForSequenceClassification.from_pretrained(source, config=config, dtype=dtype, **remote)
+            model = native.load(Path(source), dtype, raw) if raw is not None else None
         except Exception as err:
             raise _load_error(source, local, err) from None
+        if model is None:  # transformers builds it: another architecture, a Hub id, or weights native does not read
+            config = config or _auto_config(source, local, remote)
+            from transformers import AutoModelForSequenceClassification
+
+            try:
+                # each tensor is cast to `dtype` as it is read from the file: no float32 copy of the model first
+                model = AutoModelForSequenceClassification.from_pretrained(source, config=config, dtype=dtype, **remote)
+            except Exception as err:
+                raise _load_error(source, local, err) from None
         return cls(model.to(options.device), tokenizer, source, options)
+
+    @property
+    def engine(self) -> str:
+        """What runs the model: "native" (`contradiction.native`) or "transformers"."""
+        return "native" if type(self.model).__module__ == "contradiction.native" else "transformers"
 
     @property
     def labels(self) -> tuple[str, ...]:

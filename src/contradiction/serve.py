@@ -13,7 +13,7 @@ import gradio as gr
 
 from contradiction.errors import UserError
 from contradiction.handlers import LIMIT_ENV, Limits
-from contradiction.inference import ModelLoadError, Predictor, PredictorOptions, resolve_model
+from contradiction.inference import ENGINES, ModelLoadError, Predictor, PredictorOptions, resolve_model
 from contradiction.monitoring import (
     HOME_ENV,
     Monitor,
@@ -88,6 +88,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="run in float32 even where bfloat16 is native (the fast default; see docs/benchmarks.md)",
     )
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="auto",
+        help="auto: a local BERT, RoBERTa or XLM-R classifier runs without transformers (same logits), any other "
+        "model in transformers; transformers: every model there (default auto)",
+    )
     limits = parser.add_argument_group("limits (a request over a limit is refused with one sentence)")
     defaults = Limits()
     helps = {
@@ -156,7 +163,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"loading {model}", flush=True)
     try:
         predictor = Predictor.from_pretrained(
-            model, PredictorOptions(max_length=args.max_length, num_threads=args.num_threads, fast=not args.no_fast)
+            model,
+            PredictorOptions(
+                max_length=args.max_length, num_threads=args.num_threads, fast=not args.no_fast, engine=args.engine
+            ),
         )
     except ModelLoadError as err:
         raise err.with_flags("--model PATH_OR_ID or MODEL_ID") from None
