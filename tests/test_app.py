@@ -23,7 +23,7 @@ from contradiction.inference import Predictor
 from contradiction.labels import LABELS
 from contradiction.monitoring import Monitor
 from contradiction.predict import PROB_COLUMNS
-from contradiction.ui import EXAMPLES, build_demo
+from contradiction.ui import EXAMPLES, GRADIO_SUMMARY_ENV, build_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 # gradio 6.31's queue still passes pandas options that pandas 3 deprecates; not ours to fix
@@ -259,3 +259,16 @@ def test_a_model_without_eval_results_shows_only_the_languages(tiny_model_dir: P
     assert known is None and notes == []  # nothing is known about its training languages, so no warning either
     text = language_markdown("it", "it", known, notes, calibrated=None)
     assert text == "**Language:** Italian"
+
+
+@pytest.mark.parametrize("setting", [None, "7"])
+def test_gradio_s_dashboard_summary_is_not_recomputed_after_every_event(predictor, tmp_path, monkeypatch, setting):
+    """Gradio's queue recomputes its dashboard's summary (pandas, up to 10,000 events) after each event by default;
+    the app, whose launch turns that dashboard off, leaves it alone unless the user set the variable."""
+    monkeypatch.setenv(GRADIO_SUMMARY_ENV, "placeholder")  # monkeypatch restores the variable afterwards
+    monkeypatch.delenv(GRADIO_SUMMARY_ENV)
+    if setting is not None:
+        monkeypatch.setenv(GRADIO_SUMMARY_ENV, setting)
+    demo = build_demo(predictor, Limits(), Monitor(), output_dir=tmp_path)
+    frequency = demo._queue.ANAYLTICS_CACHE_FREQUENCY  # Gradio's attribute, its spelling included
+    assert frequency == (int(setting) if setting else 2**62)
