@@ -7,13 +7,14 @@ Every run is its own process, timed from outside (wall clock, interpreter start 
   pair of the competition's files (validation and train split as train.py splits them, and test): the same input
   ids and attention masks at max_length 256 and 64 (the second truncates many pairs); each one's load time.
 - `startup`: a one-pair CSV through the CLI, median of `--runs`, against `python -c "import torch, transformers"`
-  and against the model's own floor (import its class, load the weights), measured in the same rounds; for this
-  tree and, with `--baseline_tree`, for the code checked out there. One more run per tree is instrumented: where
+  and against what transformers alone needs to run the model (import its class, load the weights), measured in
+  the same rounds; for this tree, this tree with `--engine transformers`, and, with `--baseline_tree`, the code
+  checked out there. One more run per tree is instrumented: where
   the time goes (imports, tokenizer, weights, prediction, writing). `--projected_tree` adds a copy of src/ with a
   change proposed but not made, to measure what it would give.
 - `full`: the CLI over the 5,195 pairs of test.csv against a whole-process pipeline script (load the pipeline,
   classify `{"text", "text_pair"}` dicts, write the labels); how many labels agree; old and new outputs compared
-  at the old default `--chunk_size`.
+  at the same settings (`--baseline_chunk_size`), and the outputs of `--engine auto` and `--engine transformers`.
 - `app`: `python app.py --model M --port P --monitor_db none` until `/predict` answers through gradio_client.
 
 Each timed run also notes the CPU other processes used meanwhile (/proc/stat), to tell a disturbed number. A run of
@@ -46,10 +47,11 @@ EXPERIMENTS = ["tokenizer", "startup", "full", "app"]
 SAMPLE_TEST = ROOT / "data" / "sample" / "test.csv"
 IMPORT_BASELINE = [sys.executable, "-c", "import torch, transformers"]
 MODEL_FLOOR = "import gc, torch; from transformers import AutoModelForSequenceClassification as M; M.from_pretrained({!r}, dtype=torch.bfloat16); gc.freeze()"  # noqa: E501
-"""What any process that runs the model pays: the imports of its class and the weights (no tokenizer, no data),
-and an exit spared the last garbage collection, as the CLI's is."""
+"""What a process pays to run the model in transformers: the imports of its class and the weights (no tokenizer, no
+data), and an exit spared the last garbage collection, as the CLI's is. contradiction.native runs below it."""
 PAIR = ("A man is sleeping on a park bench.", "Nobody is asleep.")
-OLD_CHUNK_SIZE = 1024  # the CLI's default before this change
+TRANSFORMERS_ENGINE = "after, --engine transformers"
+"""This tree with the model built by transformers, as before contradiction.native."""
 
 
 def tree_env(tree: Path) -> dict[str, str]:
@@ -134,18 +136,21 @@ def tokenizer_experiment(model: str, loads: int) -> dict:
 
 
 def startup_experiment(model: str, trees: dict[str, Path], runs: int, folder: Path) -> dict:
+    variants = {name: (tree, ()) for name, tree in trees.items()}
+    if "after" in trees:  # the same tree with the model in transformers, as before contradiction.native
+        variants[TRANSFORMERS_ENGINE] = (trees["after"], ("--engine", "transformers"))
     one = folder / "one.csv"
     with open(SAMPLE_TEST, encoding="utf-8", newline="") as f:
         lines = f.read().splitlines(keepends=True)
     one.write_text("".join(lines[:2]), encoding="utf-8")  # the header and the sample's first pair
     floor = [sys.executable, "-c", MODEL_FLOOR.format(model)]
-    times: dict[str, list[float]] = {"import torch, transformers": [], "model floor": [], **{n: [] for n in trees}}
+    times: dict[str, list[float]] = {"import torch, transformers": [], "model floor": [], **{n: [] for n in variants}}
     worst = 0.0  # the most CPU other processes used during one timed run
     for round_ in range(runs + 1):  # round 0 warms the file cache and is dropped
         times_now = {"import torch, transformers": wall(IMPORT_BASELINE, tree_env(ROOT), folder)}
         times_now["model floor"] = wall(floor, tree_env(ROOT), folder)
-        for name, tree in trees.items():
-            times_now[name] = wall(cli(model, one, folder / name), tree_env(tree), folder)
+        for name, (tree, flags) in variants.items():
+            times_now[name] = wall(cli(model, one, folder / name, *flags), tree_env(tree), folder)
         if round_:
             for key, seconds in times_now.items():
                 times[key].append(seconds)
@@ -154,8 +159,8 @@ def startup_experiment(model: str, trees: dict[str, Path], runs: int, folder: Pa
         print(f"startup round {round_}: " + ", ".join(f"{k} {v:.2f} s" for k, v in times_now.items()), flush=True)
     medians = {key: statistics.median(values) for key, values in times.items()}
     breakdown = {}
-    for name, tree in trees.items():
-        command = [sys.executable, __file__, "--breakdown_child", *cli(model, one, folder / name)[3:]]
+    for name, (tree, flags) in variants.items():
+        command = [sys.executable, __file__, "--breakdown_child", *cli(model, one, folder / name, *flags)[3:]]
         start = time.perf_counter()
         done = subprocess.run(command, env=tree_env(tree), cwd=folder, capture_output=True, text=True)
         total = time.perf_counter() - start
@@ -207,19 +212,28 @@ def breakdown_child(argv: list[str]) -> None:
         return wrapper
 
     bootstrap._find_and_load = timed_import
-    # imports both trees make anyway, first so that torch's and transformers' own times show apart
-    import torch  # noqa: F401
-    from transformers import AutoModelForSequenceClassification
+    import importlib.util
+
+    import torch  # noqa: F401  (every run imports it: first, so that its own time shows apart)
 
     from contradiction import batch_io, inference
+
+    native = importlib.util.find_spec("contradiction.native") is not None  # absent in a tree from before it
+    if native and "transformers" not in argv:  # --engine auto: the weights are read by contradiction.native
+        from contradiction import native as module
+
+        module.load = timed("weights", module.load)
+    else:  # transformers reads the weights (and its import shows apart from ours)
+        from transformers import AutoModelForSequenceClassification
+
+        weights = AutoModelForSequenceClassification.from_pretrained.__func__
+        AutoModelForSequenceClassification.from_pretrained = classmethod(timed("weights", weights))
 
     for name in ("open_input", "check_rows"):  # wrapped where predict.py imports them from
         setattr(batch_io, name, timed("read and check the input", getattr(batch_io, name)))
     for name in ("start", "append", "finish"):
         setattr(batch_io.ChunkedOutputs, name, timed("write the outputs", getattr(batch_io.ChunkedOutputs, name)))
     inference.Predictor.predict_proba = timed("predict", inference.Predictor.predict_proba)
-    weights = AutoModelForSequenceClassification.from_pretrained.__func__
-    AutoModelForSequenceClassification.from_pretrained = classmethod(timed("weights", weights))
     load = inference.Predictor.from_pretrained.__func__
     inference.Predictor.from_pretrained = classmethod(timed("config, tokenizer, checks", load))
 
@@ -250,14 +264,20 @@ def pipeline_child(model: str, source: str, output: str) -> None:
         writer.writerows([r["id"], answer["label"]] for r, answer in zip(rows, answers, strict=True))
 
 
-def full_experiment(model: str, trees: dict[str, Path], folder: Path, skip_pipeline: bool) -> dict:
+def full_experiment(
+    model: str, trees: dict[str, Path], folder: Path, skip_pipeline: bool, baseline_chunk_size: int | None
+) -> dict:
     from contradiction.labels import LABELS
 
     source = WATSON / "test.csv"
     result: dict = {"pairs": sum(1 for _ in open(source, encoding="utf-8")) - 1, "seconds": {}}
     runs = {name: (tree, ()) for name, tree in trees.items()}
+    runs[TRANSFORMERS_ENGINE] = (trees["after"], ("--engine", "transformers"))
     if "before" in trees:  # the old default, to compare bytes: the same settings must give the same outputs
-        runs[f"after, --chunk_size {OLD_CHUNK_SIZE}"] = (trees["after"], ("--chunk_size", str(OLD_CHUNK_SIZE)))
+        same_settings = "after"
+        if baseline_chunk_size:
+            same_settings = f"after, --chunk_size {baseline_chunk_size}"
+            runs[same_settings] = (trees["after"], ("--chunk_size", str(baseline_chunk_size)))
     outputs = {}
     for i, (name, (tree, flags)) in enumerate(runs.items()):
         out = folder / f"full-{i}"
@@ -267,8 +287,9 @@ def full_experiment(model: str, trees: dict[str, Path], folder: Path, skip_pipel
         outputs[name] = (out / "submission.csv").read_bytes() + b"\0" + (out / "probabilities.csv").read_bytes()
         print(f"full {name}: {result['seconds'][name]:.1f} s", flush=True)
     if "before" in trees:
-        same = outputs["before"] == outputs[f"after, --chunk_size {OLD_CHUNK_SIZE}"]
-        result["same_bytes_as_before_at_the_same_settings"] = same
+        result["same_bytes_as_before_at_the_same_settings"] = outputs["before"] == outputs[same_settings]
+        result["same_settings_run"] = same_settings
+    result["same_bytes_in_both_engines"] = outputs["after"] == outputs[TRANSFORMERS_ENGINE]
     if skip_pipeline:
         return result
     labels = folder / "pipeline-labels.csv"
@@ -333,6 +354,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7, help="one-pair runs per tree, median taken (default 7)")
     parser.add_argument("--app_runs", type=int, default=3, help="app starts per tree, median taken (default 3)")
     parser.add_argument("--skip_pipeline", action="store_true", help="full: only the CLI, not the 3-minute pipeline")
+    parser.add_argument(
+        "--baseline_chunk_size",
+        type=int,
+        help="full: the baseline tree's default --chunk_size where it differs from this tree's (1024 before 71eb2c3): "
+        "this tree runs once more with it, to compare the bytes at the same settings",
+    )
     if sys.argv[1:2] == ["--breakdown_child"]:
         breakdown_child(sys.argv[2:])
         return
@@ -364,7 +391,11 @@ def main() -> None:
             every = {**trees, **projected}
             measured("startup", every, lambda: startup_experiment(args.model, every, args.runs, folder))
         if "full" in args.experiments:
-            measured("full", trees, lambda: full_experiment(args.model, trees, folder, args.skip_pipeline))
+            measured(
+                "full",
+                trees,
+                lambda: full_experiment(args.model, trees, folder, args.skip_pipeline, args.baseline_chunk_size),
+            )
         if "app" in args.experiments:
             measured("app", trees, lambda: {"seconds": {name: [first_answer(args.model, tree)
                                                                for _ in range(args.app_runs)]
@@ -405,9 +436,11 @@ def report(results: dict) -> None:
         print_table(rows, ["what", "seconds", "pairs_per_s", "x_pipeline", "other_cpu_s"])
         if "label_agreement" in full:
             print(f"labels the same as the pipeline's: {full['label_agreement']:.2%}")
+        if "same_bytes_in_both_engines" in full:
+            print(f"--engine auto and --engine transformers wrote the same bytes: {full['same_bytes_in_both_engines']}")
         if "same_bytes_as_before_at_the_same_settings" in full:
             same = full["same_bytes_as_before_at_the_same_settings"]
-            print(f"before and after at --chunk_size {OLD_CHUNK_SIZE} wrote the same bytes: {same}")
+            print(f"before and {full.get('same_settings_run', 'after')} wrote the same bytes: {same}")
     if "app" in results:
         rows = [{"tree": name, "median_s": statistics.median(times), "runs": ", ".join(f"{t:.1f}" for t in times)}
                 for name, times in results["app"]["seconds"].items()]  # fmt: skip
