@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -272,3 +274,55 @@ def test_tokenizers_it_does_not_repeat_load_through_transformers(tiny_model_dir,
         direct = Predictor.from_pretrained(tiny_model_dir, PredictorOptions(fast=False))
         assert isinstance(direct.tokenizer, PairTokenizer)
         np.testing.assert_array_equal(predictor.predict_proba(*pairs), direct.predict_proba(*pairs))
+
+
+def _long_texts(sample_dir: Path) -> list[str]:
+    """Texts of thousands of characters: spaced, without spaces (as Chinese or Thai are written), one long word."""
+    from contradiction.tiny import sample_sentences
+
+    sentences = sample_sentences(sample_dir)
+    spaced = " ".join(sentences)
+    return [spaced[:3000], spaced[1000:2500], "".join(sentences)[:2000], "x".join(sentences)[:1800], spaced[:1100]]
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_pairs_of_two_long_texts_are_cut_first_and_give_the_same_ids(tiny_model_dir, tmp_path, sample_dir, side):
+    """Two long texts in a pair are cut before tokenizing (else tokenizers combines every overflowing window of
+    one with every window of the other); the ids are still transformers' own, odd and even lengths alike."""
+    from transformers import AutoTokenizer
+
+    from contradiction.inference import PairTokenizer
+
+    folder = _tokenizer_config(tiny_model_dir, tmp_path / side, truncation_side=side)
+    direct, auto = PairTokenizer.from_folder(folder), AutoTokenizer.from_pretrained(folder)
+    texts = _long_texts(sample_dir)
+    premises = [a for a in texts for _ in texts] + ["short", texts[0]]
+    hypotheses = [b for _ in texts for b in texts] + [texts[0], "short"]
+    for max_length in (64, 65):
+        got = direct(premises, hypotheses, truncation="longest_first", max_length=max_length)
+        expected = auto(premises, hypotheses, truncation="longest_first", max_length=max_length)
+        assert got["input_ids"] == expected["input_ids"] and got["attention_mask"] == expected["attention_mask"]
+        shortened = direct._shorten_long_pairs(list(zip(premises, hypotheses, strict=True)), max_length)
+        cut = sum(pair != whole for pair, whole in zip(shortened, zip(premises, hypotheses, strict=True), strict=True))
+        assert cut >= len(texts) ** 2 // 2  # not a vacuous check: most pairs were cut
+        assert shortened[-2:] == [("short", texts[0]), (texts[0], "short")]  # one short text: nothing to cut
+
+
+def test_two_very_long_texts_take_little_memory(tiny_model_dir: Path, sample_dir: Path, tmp_path: Path) -> None:
+    """Two 300,000-character texts under a 3 GB address-space limit: whole, they would need far more."""
+    texts = _long_texts(sample_dir)
+    (tmp_path / "a.txt").write_text((texts[0] + " ") * 100, encoding="utf-8")
+    (tmp_path / "b.txt").write_text(texts[2] * 150, encoding="utf-8")
+    script = (
+        "import resource, sys\n"
+        "from pathlib import Path\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))\n"
+        "from contradiction.inference import PairTokenizer\n"
+        f"tokenizer = PairTokenizer.from_folder(Path({str(tiny_model_dir)!r}))\n"
+        f"a, b = ((Path({str(tmp_path)!r}) / n).read_text(encoding='utf-8') for n in ('a.txt', 'b.txt'))\n"
+        "print(len(a), len(b), len(tokenizer([a], [b], max_length=256)['input_ids'][0]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    chars_a, chars_b, tokens = map(int, done.stdout.split())
+    assert min(chars_a, chars_b) >= 300_000 and tokens == 256

@@ -209,6 +209,13 @@ UNREPEATED_SETTINGS = ("auto_map", "added_tokens_decoder", "extra_special_tokens
 LEGACY_TOKENIZER_FILES = ("special_tokens_map.json", "added_tokens.json")  # transformers merges them into the config
 
 
+LONG_TEXT_CHARS_PER_TOKEN = 16
+"""A pair whose two texts both have more than this many characters per token of max_length is cut before it is
+tokenized (`PairTokenizer._shorten_long_pairs`)."""
+MAX_WORD_CHARS = 64
+"""How far past the last kept token `PairTokenizer` looks for a space to cut after; beyond, it cuts after the token."""
+
+
 class PairTokenizer:
     """A model folder's tokenizer.json in `tokenizers`, set up as transformers 5 sets up `XLMRobertaTokenizer`, for
     the two calls `Predictor` makes: encode pairs (truncated, unpadded) and pad a batch into tensors.
@@ -291,8 +298,66 @@ class PairTokenizer:
         current = self.backend.truncation
         if current is None or {key: current.get(key) for key in wanted} != wanted:
             self.backend.enable_truncation(**wanted)
-        encodings = self.backend.encode_batch(list(zip(text, text_pair, strict=True)), add_special_tokens=True)
+        pairs = self._shorten_long_pairs(list(zip(text, text_pair, strict=True)), max_length)
+        encodings = self.backend.encode_batch(pairs, add_special_tokens=True)
         return {"input_ids": [e.ids for e in encodings], "attention_mask": [e.attention_mask for e in encodings]}
+
+    def _shorten_long_pairs(self, pairs: list[tuple[str, str]], max_length: int) -> list[tuple[str, str]]:
+        """Pairs whose two texts are both long, cut to what truncation keeps of them, and a little more.
+
+        Why: when a pair is truncated, `tokenizers` keeps every overflowing window of each text and combines them,
+        one encoding per combination: two texts of 100,000 characters need more than 6 GB. A text is cut after a
+        whole word (ASCII whitespace) or, in a text without spaces there, after a whole token (truncating from the
+        left: before a whole word, or not at all), so the tokens truncation keeps are the same (whole words
+        tokenize alone; a Unigram prefix that ends where a token ended keeps its best segmentation). Truncation
+        takes from each text a number of tokens that depends on which text is longer, so the cut texts keep more
+        than `max_length` tokens each, in the same order of length as the whole texts; where that cannot be had,
+        the pair stays whole. tests/test_inference.py checks the ids against transformers'.
+        """
+        long = [i for i, (a, b) in enumerate(pairs) if min(len(a), len(b)) > LONG_TEXT_CHARS_PER_TOKEN * max_length]
+        if not long:
+            return pairs
+        saved = self.backend.truncation
+        self.backend.no_truncation()  # each text alone and whole: linear in its length
+        try:
+            shortened = list(pairs)
+            for i in long:
+                shortened[i] = self._shorten_pair(*pairs[i], max_length)
+        finally:
+            self.backend.enable_truncation(**saved)
+        return shortened
+
+    def _shorten_pair(self, a: str, b: str, max_length: int) -> tuple[str, str]:
+        def count(text: str) -> int:
+            return len(self.backend.encode(text, add_special_tokens=False).ids)
+
+        whole_a, whole_b = self.backend.encode_batch([a, b], add_special_tokens=False)
+        a_longer = len(whole_a.ids) > len(whole_b.ids)  # what decides which text gives up the odd token
+        keep_a, keep_b = max_length + 1 + a_longer, max_length + 1
+        for _ in range(4):
+            cut_a, cut_b = self._cut(a, whole_a, keep_a), self._cut(b, whole_b, keep_b)
+            n_a, n_b = count(cut_a), count(cut_b)
+            if min(n_a, n_b) > max_length and (n_a > n_b) == a_longer:
+                return cut_a, cut_b
+            if a_longer:
+                keep_a += n_b - n_a + 1
+            else:
+                keep_b += n_a - n_b
+        return a, b
+
+    def _cut(self, text: str, encoding: Any, keep: int) -> str:
+        """`text` with at least its first `keep` tokens (its last, when truncating from the left); the whole text
+        where there are no more, or, from the left, where no space is near."""
+        if len(encoding.ids) <= keep:
+            return text
+        if self.truncation_side == "right":
+            end = encoding.offsets[keep - 1][1]
+            space = next((j for j in range(end, min(len(text), end + MAX_WORD_CHARS)) if text[j] in " \t\r\n"), None)
+            return text[: space if space is not None else end]  # after the word, or, with no space near, the token
+        start = encoding.offsets[len(encoding.ids) - keep][0]
+        space = max(text.rfind(c, max(0, start - MAX_WORD_CHARS), start + 1) for c in " \t\r\n")
+        return text[space:] if space >= 0 else text  # before the word; a piece from inside a word would gain a
+        # word-start mark, and change how the rest of that word splits
 
     def pad(self, features: Sequence[Mapping[str, list[int]]], return_tensors: str = "pt") -> dict[str, Any]:
         """One batch as int64 tensors, padded to its longest pair: what the transformers tokenizer's `pad` makes."""
