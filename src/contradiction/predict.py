@@ -269,6 +269,10 @@ def main(argv: list[str] | None = None) -> None:
         if not state.is_main_process:
             sys.exit(USER_ERROR_STATUS)  # every process meets the same error; the main process says it once
         raise
+    finally:
+        # leave the process group before the interpreter exits: a gloo group torn down by the exit itself can
+        # abort a process ("terminate called without an active exception") after every row is written
+        state.destroy_process_group()
 
 
 def _predict(args: argparse.Namespace, state: PartialState) -> None:
