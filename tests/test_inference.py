@@ -326,3 +326,55 @@ def test_two_very_long_texts_take_little_memory(tiny_model_dir: Path, sample_dir
     assert done.returncode == 0, done.stderr[-2000:]
     chars_a, chars_b, tokens = map(int, done.stdout.split())
     assert min(chars_a, chars_b) >= 300_000 and tokens == 256
+
+
+# --- a Hub model native runs: read from the Hugging Face cache as a folder
+
+HUB_REPO = "contradiction-tests/tiny-nli"
+
+
+def _fake_hub_cache(tiny_model_dir: Path, cache: Path, files: list[str]) -> None:
+    """The layout huggingface_hub keeps downloads in, holding the tiny model's `files` as HUB_REPO's main revision."""
+    revision = "0" * 40
+    repo = cache / f"models--{HUB_REPO.replace('/', '--')}"
+    snapshot = repo / "snapshots" / revision
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision, encoding="utf-8")
+    for name in files:
+        target = snapshot / name
+        if (tiny_model_dir / name).is_file():
+            shutil.copy(tiny_model_dir / name, target)
+        else:
+            target.write_text("{}", encoding="utf-8")
+
+
+@pytest.fixture
+def offline_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    return tmp_path / "hub"
+
+
+def test_a_hub_model_that_native_runs_is_read_from_the_cache(tiny_model_dir, offline_hub, pairs) -> None:
+    from contradiction.inference import HUB_FILES, PairTokenizer
+
+    _fake_hub_cache(tiny_model_dir, offline_hub, list(HUB_FILES))
+    hub = Predictor.from_pretrained(HUB_REPO, PredictorOptions(fast=False))
+    assert hub.engine == "native" and isinstance(hub.tokenizer, PairTokenizer)
+    assert hub.name == HUB_REPO  # the page and messages name the Hub id, not the cache folder
+    local = Predictor.from_pretrained(tiny_model_dir, PredictorOptions(fast=False))
+    np.testing.assert_array_equal(hub.predict_proba(*pairs), local.predict_proba(*pairs))
+
+
+@pytest.mark.parametrize("change", ["special_tokens_map.json", "no model.safetensors"])
+def test_hub_models_native_does_not_run_are_left_to_transformers(tiny_model_dir, offline_hub, change) -> None:
+    from contradiction.inference import HUB_FILES, _hub_snapshot
+
+    files = [f for f in HUB_FILES if change != f"no {f}"] + ([change] if change.endswith(".json") else [])
+    _fake_hub_cache(tiny_model_dir, offline_hub, files)
+    assert _hub_snapshot(HUB_REPO) is None
+    complete = HUB_REPO.replace("tiny-nli", "other")  # and a repository that is not there at all
+    assert _hub_snapshot(complete) is None

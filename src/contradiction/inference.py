@@ -34,8 +34,9 @@ DEFAULT_FIX = "pass a local model folder or a Hub model id"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "sentencepiece.bpe.model", "spm.model", "vocab.txt")
 
 ENGINES = ("auto", "transformers")
-"""What runs the model: "auto" runs a local BERT, RoBERTa or XLM-R classifier in `contradiction.native` (no
-transformers import; the same logits), anything else in transformers; "transformers" runs everything there."""
+"""What runs the model: "auto" runs a BERT, RoBERTa or XLM-R classifier (a local folder, or a Hub model whose files
+it needs are read from the cache) in `contradiction.native` (no transformers import; the same logits), anything else
+in transformers; "transformers" runs everything there."""
 
 ProgressCallback = Callable[[int, int], None]
 """Called after each batch with (pairs done, pairs in total)."""
@@ -175,6 +176,36 @@ def _load_error(source: str, local: bool, err: Exception) -> ModelLoadError:
             "pass a local model folder, or run once with network access to cache it",
         )
     return ModelLoadError(f"{source} could not be loaded from the Hugging Face Hub ({detail})")
+
+
+HUB_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
+"""What a Hub model needs for `contradiction.native` and `PairTokenizer`; nothing else of its repository is fetched."""
+
+
+def _hub_snapshot(repo_id: str) -> Path | None:
+    """The cache folder of a Hub model that `contradiction.native` and `PairTokenizer` can run, its config, weights
+    and tokenizer downloaded there first (or only looked up, when `HF_HUB_OFFLINE=1`); None for any other model,
+    or where anything fails, and transformers loads it from the Hub as before (and says what is wrong)."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    from contradiction import native
+
+    try:
+        folder = Path(hf_hub_download(repo_id, "config.json")).parent
+        config = native.read_config(folder)
+        if config is None or native.EncoderConfig.from_dict(config) is None:
+            return None  # another architecture: transformers reads it, with its own files
+        for filename in LEGACY_TOKENIZER_FILES:  # where the repository has one, it lands in the folder, and the
+            try:  # tokenizer is left to transformers (which merges it into the settings; PairTokenizer does not)
+                hf_hub_download(repo_id, filename)
+            except EntryNotFoundError:  # not in the repository (or, offline, never downloaded with it)
+                pass
+        for filename in HUB_FILES[1:]:  # a file downloaded into a snapshot lands beside the config
+            hf_hub_download(repo_id, filename)
+    except Exception:  # not on the Hub, no such file (e.g. only pytorch_model.bin), offline and not cached, ...
+        return None
+    return folder if _xlmr_config(folder) is not None else None
 
 
 def _auto_config(source: str, local: bool, remote: dict[str, Any]) -> Any:
@@ -433,22 +464,26 @@ class Predictor:
 
         options = options or PredictorOptions()
         source, local = _resolve_source(str(name_or_path))
+        name = source  # what messages and the page call the model
         remote = {"trust_remote_code": options.trust_remote_code}
+        shortcut = options.engine == "auto" and not options.trust_remote_code
+        snapshot = _hub_snapshot(source) if shortcut and not local else None
+        if snapshot is not None:  # a Hub model that native runs: read from its files in the cache, as a folder
+            source, local = str(snapshot), True
         # a local BERT-family classifier runs in contradiction.native: its config is read here, not by transformers
-        shortcut = local and options.engine == "auto" and not options.trust_remote_code
-        raw = native.read_config(Path(source)) if shortcut else None
+        raw = native.read_config(Path(source)) if shortcut and local else None
         config = None
         if raw is not None and native.EncoderConfig.from_dict(raw) is not None:
             id2label = raw["id2label"]
         else:
             raw, config = None, _auto_config(source, local, remote)
-            _check_classifier(config, source)
+            _check_classifier(config, name)
             id2label = config.id2label
-        map_labels(id2label, source)  # refuse before downloading the weights
+        map_labels(id2label, name)  # refuse before downloading the weights
         if options.num_threads is not None:
             torch.set_num_threads(options.num_threads)
         dtype = getattr(torch, options.dtype or resolve_dtype(options.fast, options.device))
-        if local and not any((Path(source) / name).is_file() for name in TOKENIZER_FILES):
+        if local and not any((Path(source) / file).is_file() for file in TOKENIZER_FILES):
             raise ModelLoadError(
                 f"{source} has no tokenizer files ({', '.join(TOKENIZER_FILES[:2])}, ...)",
                 "save the tokenizer beside the model (train.py does) or copy its files into the folder",
@@ -458,7 +493,7 @@ class Predictor:
             if tokenizer is None:  # a Hub id, or a tokenizer whose set-up PairTokenizer does not repeat
                 from transformers import AutoTokenizer
 
-                tokenizer = AutoTokenizer.from_pretrained(source, **remote)
+                tokenizer = AutoTokenizer.from_pretrained(name if snapshot else source, **remote)
             model = native.load(Path(source), dtype, raw) if raw is not None else None
         except Exception as err:
             raise _load_error(source, local, err) from None
@@ -471,7 +506,7 @@ class Predictor:
                 model = AutoModelForSequenceClassification.from_pretrained(source, config=config, dtype=dtype, **remote)
             except Exception as err:
                 raise _load_error(source, local, err) from None
-        return cls(model.to(options.device), tokenizer, source, options)
+        return cls(model.to(options.device), tokenizer, name, options)
 
     @property
     def engine(self) -> str:

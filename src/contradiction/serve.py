@@ -92,8 +92,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--engine",
         choices=ENGINES,
         default="auto",
-        help="auto: a local BERT, RoBERTa or XLM-R classifier runs without transformers (same logits), any other "
-        "model in transformers; transformers: every model there (default auto)",
+        help="auto: a BERT, RoBERTa or XLM-R classifier (local or from the Hub) runs without transformers (same "
+        "logits), any other model in transformers; transformers: every model there (default auto)",
     )
     limits = parser.add_argument_group("limits (a request over a limit is refused with one sentence)")
     defaults = Limits()
