@@ -88,6 +88,23 @@ class PredictorOptions:
             raise UserError(f"engine {self.engine!r} is not one of {', '.join(ENGINES)}; use auto (the default).")
 
 
+def add_run_flags(parser: Any) -> None:
+    """The flags that choose how the model runs, the same in the CLI and the app: `--no_fast` and `--engine`."""
+    parser.add_argument(
+        "--no_fast",
+        action="store_true",
+        help="run in float32 even where bfloat16 is native (the fast default; see docs/benchmarks.md)",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="auto",
+        help="auto: a BERT, RoBERTa or XLM-R classifier (local or from the Hub) runs without transformers (same "
+        "logits, 1.5 s less start-up), any other model in transformers; transformers: every model there "
+        "(default auto)",
+    )
+
+
 def native_bf16(device: str = "cpu") -> bool:
     """Whether `device` multiplies bfloat16 matrices in hardware (AVX512-BF16 or AMX on x86 CPUs).
 

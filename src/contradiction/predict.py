@@ -30,11 +30,11 @@ from contradiction.cli import USER_ERROR_STATUS, run_main
 from contradiction.errors import UserError
 from contradiction.files import atomic_path
 from contradiction.inference import (
-    ENGINES,
     ModelLoadError,
     Predictor,
     PredictorOptions,
     ProgressCallback,
+    add_run_flags,
     resolve_dtype,
     resolve_model,
 )
@@ -137,19 +137,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="CPU threads for torch per process (default: torch's choice; under accelerate launch, the cores "
         "divided among the processes)",
     )
-    parser.add_argument(
-        "--no_fast",
-        action="store_true",
-        help="run in float32 even where bfloat16 is native (the fast default; see docs/benchmarks.md)",
-    )
-    parser.add_argument(
-        "--engine",
-        choices=ENGINES,
-        default="auto",
-        help="auto: a BERT, RoBERTa or XLM-R classifier (local or from the Hub) runs without transformers (same "
-        "logits, 1.5 s less start-up), any other model in transformers; transformers: every model there "
-        "(default auto)",
-    )
+    add_run_flags(parser)
     return parser.parse_args(argv)
 
 

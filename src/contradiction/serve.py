@@ -13,7 +13,7 @@ import gradio as gr
 
 from contradiction.errors import UserError
 from contradiction.handlers import LIMIT_ENV, Limits
-from contradiction.inference import ENGINES, ModelLoadError, Predictor, PredictorOptions, resolve_model
+from contradiction.inference import ModelLoadError, Predictor, PredictorOptions, add_run_flags, resolve_model
 from contradiction.monitoring import (
     HOME_ENV,
     Monitor,
@@ -83,18 +83,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="pairs per forward pass of CSV files and /predict_batch calls: the longest a single pair waits "
         f"behind them (default {CHUNK_SIZE}, docs/benchmarks.md)",
     )
-    parser.add_argument(
-        "--no_fast",
-        action="store_true",
-        help="run in float32 even where bfloat16 is native (the fast default; see docs/benchmarks.md)",
-    )
-    parser.add_argument(
-        "--engine",
-        choices=ENGINES,
-        default="auto",
-        help="auto: a BERT, RoBERTa or XLM-R classifier (local or from the Hub) runs without transformers (same "
-        "logits), any other model in transformers; transformers: every model there (default auto)",
-    )
+    add_run_flags(parser)
     limits = parser.add_argument_group("limits (a request over a limit is refused with one sentence)")
     defaults = Limits()
     helps = {
