@@ -4,7 +4,7 @@ python app.py --model outputs/model --port 7860    # or MODEL_ID=outputs/model p
 """
 
 from contradiction.cli import run_main
-from contradiction.serve import main
+from contradiction.serving.cli import main
 
 if __name__ == "__main__":
     run_main(main)  # loads the model, then blocks in launch()

@@ -5,7 +5,7 @@
 """
 
 from contradiction.cli import run_main
-from contradiction.prepare_cli import main
+from contradiction.data.prepare_cli import main
 
 if __name__ == "__main__":
     run_main(main)

@@ -33,15 +33,15 @@ from transformers import (
     set_seed,
 )
 
-from contradiction.card import save_plots, write_card
 from contradiction.cli import run_main
 from contradiction.errors import UserError
 from contradiction.files import write_json
-from contradiction.hub import check_push, push_folder
 from contradiction.labels import ID2LABEL, LABEL2ID, NUM_LABELS
 from contradiction.tiny import build_tiny_model
-from contradiction.training import (
-    TINY_MODEL,
+from contradiction.training.arguments import TINY_MODEL, parse_args, resolve_checkpoint, resolved_recipe, save_recipe
+from contradiction.training.card import save_plots, write_card
+from contradiction.training.hub import check_push, push_folder
+from contradiction.training.pipeline import (
     NLITrainer,
     add_extra_data,
     evaluation_report,
@@ -49,10 +49,6 @@ from contradiction.training import (
     limit,
     load_data,
     make_compute_metrics,
-    parse_args,
-    resolve_checkpoint,
-    resolved_recipe,
-    save_recipe,
     set_cpu_threads,
     tokenize,
     train_extra_stage,

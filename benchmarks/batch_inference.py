@@ -35,7 +35,7 @@ def test_pairs(limit: int | None) -> tuple[list[str], list[str]]:
 
 
 def validation(dataset_dir: str) -> tuple[list[str], list[str], list[int]]:
-    from contradiction.data import load_prepared
+    from contradiction.data.competition import load_prepared
 
     splits, _ = load_prepared(dataset_dir)
     val = splits["validation"]
@@ -45,7 +45,8 @@ def validation(dataset_dir: str) -> tuple[list[str], list[str], list[int]]:
 def build_predictor(variant: str, model: str):
     import torch
 
-    from contradiction.inference import Predictor, PredictorOptions
+    from contradiction.inference.options import PredictorOptions
+    from contradiction.inference.predictor import Predictor
 
     precision, batch = variant.split()
     options = PredictorOptions(batch_size=int(batch[2:]), dtype="float32" if precision == "int8" else precision)

@@ -107,7 +107,7 @@ def child(argv: list[str]) -> None:
     """Inside one run: predict, then report time in `main` and peak RSS (main process only)."""
     from accelerate import PartialState
 
-    from contradiction.predict import main
+    from contradiction.inference.predict_cli import main
 
     start = time.perf_counter()
     main(argv)

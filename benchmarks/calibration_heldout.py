@@ -21,10 +21,11 @@ import pandas as pd
 from common import DEFAULT_MODEL, print_table, save
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from contradiction.calibration import calibration_metrics, fit_temperature, softmax
-from contradiction.data import load_prepared
-from contradiction.extra_data import LABEL_NAMES
-from contradiction.inference import Predictor, PredictorOptions
+from contradiction.data.competition import load_prepared
+from contradiction.data.extra import LABEL_NAMES
+from contradiction.inference.options import PredictorOptions
+from contradiction.inference.predictor import Predictor
+from contradiction.training.calibration import calibration_metrics, fit_temperature, softmax
 
 
 def row(name: str, logits: np.ndarray, labels: np.ndarray, temperature: float) -> dict:

@@ -19,8 +19,8 @@ import pandas as pd
 import yaml
 from common import print_table, save
 
-from contradiction.data import load_prepared
-from contradiction.extra_data import ExtraOptions, build_extra
+from contradiction.data.competition import load_prepared
+from contradiction.data.extra import ExtraOptions, build_extra
 
 
 def key(premise: str, hypothesis: str) -> tuple[str, str]:

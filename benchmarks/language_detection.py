@@ -235,7 +235,7 @@ def load_texts(limit: int | None) -> dict:
     """Validation premises and hypotheses (as train.py splits train.csv) and test.csv's premises, with gold codes."""
     import datasets
 
-    from contradiction.data import prepare
+    from contradiction.data.competition import prepare
 
     datasets.disable_progress_bars()
     splits, _ = prepare(WATSON / "train.csv", WATSON / "test.csv", validation_size=0.1, seed=42)

@@ -78,7 +78,7 @@ def main() -> None:
 
     from gradio_client import Client
 
-    from contradiction.inference import Predictor
+    from contradiction.inference.predictor import Predictor
 
     with open(WATSON / "test.csv", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))[: args.requests]

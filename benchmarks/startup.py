@@ -94,7 +94,7 @@ def cli(model: str, source: Path, out: Path, *flags: str) -> list[str]:
 def competition_pairs() -> dict[str, tuple[list[str], list[str]]]:
     """Every pair of the competition's files, stripped as the CLI strips them: train.py's validation and train
     split of train.csv (validation_size 0.1, seed 42) and test.csv."""
-    from contradiction.data import load_csv, stratified_split
+    from contradiction.data.competition import load_csv, stratified_split
 
     splits = stratified_split(load_csv(WATSON / "train.csv", labelled=True), 0.1, 42)
     splits["test"] = load_csv(WATSON / "test.csv", labelled=False)
@@ -104,7 +104,7 @@ def competition_pairs() -> dict[str, tuple[list[str], list[str]]]:
 def tokenizer_experiment(model: str, loads: int) -> dict:
     from transformers import AutoTokenizer
 
-    from contradiction.inference import PairTokenizer
+    from contradiction.inference.tokenizer import PairTokenizer
 
     direct, auto = PairTokenizer.from_folder(Path(model)), AutoTokenizer.from_pretrained(model)
     if direct is None:
@@ -212,15 +212,26 @@ def breakdown_child(argv: list[str]) -> None:
         return wrapper
 
     bootstrap._find_and_load = timed_import
+    import importlib
     import importlib.util
 
     import torch  # noqa: F401  (every run imports it: first, so that its own time shows apart)
 
-    from contradiction import batch_io, inference
+    try:  # where the predict CLI imports them from, before it is imported
+        from contradiction.data import pairs as reader
+        from contradiction.inference import outputs as writer
+        from contradiction.inference import predictor as inference
+    except ImportError:  # a tree from before the subpackages
+        from contradiction import batch_io as reader
+        from contradiction import batch_io as writer
+        from contradiction import inference
 
-    native = importlib.util.find_spec("contradiction.native") is not None  # absent in a tree from before it
-    if native and "transformers" not in argv:  # --engine auto: the weights are read by contradiction.native
-        from contradiction import native as module
+    module_name = next(
+        (name for name in ("contradiction.inference.native", "contradiction.native") if importlib.util.find_spec(name)),
+        None,
+    )  # none in a tree from before it
+    if module_name and "transformers" not in argv:  # --engine auto: the weights are read by the native engine
+        module = importlib.import_module(module_name)
 
         module.load = timed("weights", module.load)
     else:  # transformers reads the weights (and its import shows apart from ours)
@@ -229,10 +240,10 @@ def breakdown_child(argv: list[str]) -> None:
         weights = AutoModelForSequenceClassification.from_pretrained.__func__
         AutoModelForSequenceClassification.from_pretrained = classmethod(timed("weights", weights))
 
-    for name in ("open_input", "check_rows"):  # wrapped where predict.py imports them from
-        setattr(batch_io, name, timed("read and check the input", getattr(batch_io, name)))
+    for name in ("open_input", "check_rows"):
+        setattr(reader, name, timed("read and check the input", getattr(reader, name)))
     for name in ("start", "append", "finish"):
-        setattr(batch_io.ChunkedOutputs, name, timed("write the outputs", getattr(batch_io.ChunkedOutputs, name)))
+        setattr(writer.ChunkedOutputs, name, timed("write the outputs", getattr(writer.ChunkedOutputs, name)))
     inference.Predictor.predict_proba = timed("predict", inference.Predictor.predict_proba)
     load = inference.Predictor.from_pretrained.__func__
     inference.Predictor.from_pretrained = classmethod(timed("config, tokenizer, checks", load))

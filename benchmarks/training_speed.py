@@ -34,9 +34,10 @@ def run_mode(mode: str, steps: int, batch_size: int, model: str) -> dict:
         TrainingArguments,
     )
 
-    from contradiction.data import prepare
+    from contradiction.data.competition import prepare
     from contradiction.labels import ID2LABEL, LABEL2ID
-    from contradiction.training import DataArguments, NLITrainer, tokenize
+    from contradiction.training.arguments import DataArguments
+    from contradiction.training.pipeline import NLITrainer, tokenize
 
     settings = MODES[mode]
     with tempfile.TemporaryDirectory() as out:

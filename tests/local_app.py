@@ -11,9 +11,9 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-from contradiction.handlers import Limits
-from contradiction.monitoring import Monitor
-from contradiction.serve import launch
+from contradiction.serving.cli import launch
+from contradiction.serving.limits import Limits
+from contradiction.serving.monitoring.monitor import Monitor
 
 
 def free_port() -> int:

@@ -18,12 +18,12 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from local_app import launch_local
 
-from contradiction.handlers import Limits
-from contradiction.inference import Predictor
+from contradiction.inference.predictor import Predictor
+from contradiction.inference.tables import PROB_COLUMNS
 from contradiction.labels import LABELS
-from contradiction.monitoring import Monitor
-from contradiction.predict import PROB_COLUMNS
-from contradiction.ui import EXAMPLES, GRADIO_SUMMARY_ENV, build_demo
+from contradiction.serving.limits import Limits
+from contradiction.serving.monitoring.monitor import Monitor
+from contradiction.serving.page import EXAMPLES, GRADIO_SUMMARY_ENV, build_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 # gradio 6.31's queue still passes pandas options that pandas 3 deprecates; not ours to fix
@@ -251,7 +251,7 @@ def test_app_without_a_loadable_model_exits_with_one_sentence(tmp_path: Path) ->
 
 def test_a_model_without_eval_results_shows_only_the_languages(tiny_model_dir: Path) -> None:
     """A Hub model, or any folder without train.py's eval_results.json: languages, no record, no claims."""
-    from contradiction.handlers import ModelRecord, language_markdown, language_notes
+    from contradiction.serving.handlers import ModelRecord, language_markdown, language_notes
 
     record = ModelRecord.read(tiny_model_dir)
     assert not record.known and not record.calibrated

@@ -8,16 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from contradiction.batch_io import (
-    ChunkedOutputs,
-    Columns,
-    check_rows,
-    open_input,
-    partial_path,
-    progress_path,
-)
-from contradiction.data import DataError, load_csv
+from contradiction.data.competition import DataError, load_csv
+from contradiction.data.pairs import Columns, check_rows, open_input
 from contradiction.errors import UserError
+from contradiction.inference.outputs import ChunkedOutputs, partial_path, progress_path
 
 HEADER = "id,premise,hypothesis,lang_abv,language\n"
 GOOD = ["en1,The shop opens at nine.,The shop is open in the morning.,en,English",

@@ -15,11 +15,12 @@ import pandas as pd
 import pytest
 from local_app import browser_page, browser_tools, launch_local
 
-from contradiction.handlers import Limits
-from contradiction.inference import Predictor
+from contradiction.inference.predictor import Predictor
 from contradiction.labels import LABELS
-from contradiction.monitoring import Monitor, PredictionLog
-from contradiction.ui import build_demo
+from contradiction.serving.limits import Limits
+from contradiction.serving.monitoring.monitor import Monitor
+from contradiction.serving.monitoring.store import PredictionLog
+from contradiction.serving.page import build_demo
 
 
 def test_page_warns_on_an_empty_box_then_shows_a_label(smoke_run: Path, tmp_path: Path) -> None:

@@ -8,8 +8,12 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from contradiction import calibrate as calibrate_cli
-from contradiction.calibration import (
+from contradiction.cli import run_main
+from contradiction.data.competition import load_csv
+from contradiction.data.prepare_cli import main as prepare_main
+from contradiction.errors import UserError
+from contradiction.training import calibrate_cli
+from contradiction.training.calibration import (
     brier,
     calibrate,
     calibration_metrics,
@@ -21,10 +25,6 @@ from contradiction.calibration import (
     nll,
     softmax,
 )
-from contradiction.cli import run_main
-from contradiction.data import load_csv
-from contradiction.errors import UserError
-from contradiction.prepare_cli import main as prepare_main
 
 
 def calibrated_logits(n: int = 20_000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

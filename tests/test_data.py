@@ -13,9 +13,9 @@ import pytest
 from datasets import ClassLabel
 
 from contradiction.cli import run_main
-from contradiction.data import format_report, load_csv, load_prepared, prepare, stratified_split
+from contradiction.data.competition import format_report, load_csv, load_prepared, prepare, stratified_split
+from contradiction.data.prepare_cli import main as prepare_main
 from contradiction.labels import LABELS
-from contradiction.prepare_cli import main as prepare_main
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = ["id", "premise", "hypothesis", "lang_abv", "language", "label"]
@@ -227,7 +227,7 @@ def test_output_folder_is_replaced_whole(tmp_path, sample_dir):
     out.mkdir()
     (out / "stale.txt").write_text("old")
     splits, report = prepare(sample_dir / "train.csv")
-    from contradiction.data import save_prepared
+    from contradiction.data.competition import save_prepared
 
     save_prepared(splits, report, out)
     assert not (out / "stale.txt").exists() and (out / "dataset_dict.json").exists()

@@ -11,8 +11,8 @@ import pytest
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Translation, TranslationVariableLanguages, Value
 from training_run import ROOT, load_train_script, smoke_args
 
+from contradiction.data.extra import ExtraOptions, build_extra, normalise, parse_spec
 from contradiction.errors import UserError
-from contradiction.extra_data import ExtraOptions, build_extra, normalise, parse_spec
 from contradiction.labels import LABELS
 
 # Our own sentences. An item is one English pair and its translations, as in XNLI.
@@ -256,7 +256,7 @@ def test_hub_spec_offline_through_train_py(tmp_path, sample_dir, tiny_model_dir)
 
 def sample_extra(tmp_path, sample_dir) -> str:
     """Extra rows: our own items, one of which repeats a sample validation pair in another spelling."""
-    from contradiction.data import prepare
+    from contradiction.data.competition import prepare
 
     splits, _ = prepare(sample_dir / "train.csv", sample_dir / "test.csv", 0.2, 42)
     leak = splits["validation"][0]
@@ -308,7 +308,7 @@ def test_recipes_name_their_extra_data(tmp_path, monkeypatch):
     import yaml
     from huggingface_hub import constants
 
-    from contradiction.training import parse_args
+    from contradiction.training.arguments import parse_args
 
     recipe = yaml.safe_load((ROOT / "configs" / "cpu-small-extra.yaml").read_text())
     monkeypatch.chdir(tmp_path)  # the recipe's relative paths, as a user who downloaded the files has them
@@ -324,7 +324,7 @@ def test_recipes_name_their_extra_data(tmp_path, monkeypatch):
 
 
 def test_bad_extra_options_are_refused(tmp_path):
-    from contradiction.training import parse_args
+    from contradiction.training.arguments import parse_args
 
     base = ["--train_file", "x.csv", "--output_dir", str(tmp_path)]
     for flags, message in (

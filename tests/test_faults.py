@@ -20,12 +20,13 @@ from local_app import launch_local
 from prometheus_client.parser import text_string_to_metric_families
 
 from contradiction.cli import run_main
-from contradiction.handlers import MODEL_FAILED, Limits
-from contradiction.inference import Predictor
+from contradiction.inference.predictor import Predictor
 from contradiction.labels import LABELS
-from contradiction.monitoring import Monitor
-from contradiction.serve import main
-from contradiction.ui import build_demo
+from contradiction.serving.cli import main
+from contradiction.serving.handlers import MODEL_FAILED
+from contradiction.serving.limits import Limits
+from contradiction.serving.monitoring.monitor import Monitor
+from contradiction.serving.page import build_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -211,7 +212,7 @@ def test_model_folder_without_its_weights_is_refused_at_start(tiny_model_dir, tm
 
 
 def test_model_folder_without_its_tokenizer_is_refused_at_start(tiny_model_dir, tmp_path) -> None:
-    from contradiction.inference import ModelLoadError
+    from contradiction.inference.loading import ModelLoadError
 
     folder = broken_copy(tiny_model_dir, tmp_path, "tokenizer*.json", "special_tokens_map.json")
     with pytest.raises(ModelLoadError, match="tokenizer"):  # what main() turns into one sentence and status 2

@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from contradiction.inference import ModelLoadError, Predictor, PredictorOptions, map_labels, resolve_dtype
+from contradiction.inference.loading import ModelLoadError, map_labels
+from contradiction.inference.options import PredictorOptions, resolve_dtype
+from contradiction.inference.predictor import Predictor
 from contradiction.labels import LABELS
 
 
@@ -136,11 +138,11 @@ def test_fast_path_gives_the_labels_of_float32(tiny_model_dir: Path, tmp_path: P
 
 
 def test_fast_is_bfloat16_only_where_native(monkeypatch: pytest.MonkeyPatch) -> None:
-    import contradiction.inference as inference
+    from contradiction.inference import options
 
-    monkeypatch.setattr(inference, "native_bf16", lambda device="cpu": True)
+    monkeypatch.setattr(options, "native_bf16", lambda device="cpu": True)
     assert resolve_dtype(True) == "bfloat16" and resolve_dtype(False) == "float32"
-    monkeypatch.setattr(inference, "native_bf16", lambda device="cpu": False)
+    monkeypatch.setattr(options, "native_bf16", lambda device="cpu": False)
     assert resolve_dtype(True) == "float32"
 
 
@@ -225,7 +227,7 @@ def test_direct_tokenizer_gives_auto_tokenizer_s_ids(tiny_model_dir: Path, tmp_p
     from tokenizers import Tokenizer
     from transformers import AutoTokenizer
 
-    from contradiction.inference import PairTokenizer
+    from contradiction.inference.tokenizer import PairTokenizer
 
     folder = tiny_model_dir
     if sides == "left":
@@ -258,7 +260,7 @@ V4_ADDED_TOKENS = {"0": {"content": "<s>", "lstrip": False, "normalized": False,
 
 @pytest.mark.parametrize("change", ["added_tokens_decoder", "special_tokens_map", "other_class", "no_tokenizer_json"])
 def test_tokenizers_it_does_not_repeat_load_through_transformers(tiny_model_dir, tmp_path, pairs, change) -> None:
-    from contradiction.inference import PairTokenizer
+    from contradiction.inference.tokenizer import PairTokenizer
 
     settings = {"added_tokens_decoder": {"added_tokens_decoder": V4_ADDED_TOKENS},
                 "other_class": {"tokenizer_class": "BertTokenizer"}}.get(change, {})  # fmt: skip
@@ -291,7 +293,7 @@ def test_pairs_of_two_long_texts_are_cut_first_and_give_the_same_ids(tiny_model_
     one with every window of the other); the ids are still transformers' own, odd and even lengths alike."""
     from transformers import AutoTokenizer
 
-    from contradiction.inference import PairTokenizer
+    from contradiction.inference.tokenizer import PairTokenizer
 
     folder = _tokenizer_config(tiny_model_dir, tmp_path / side, truncation_side=side)
     direct, auto = PairTokenizer.from_folder(folder), AutoTokenizer.from_pretrained(folder)
@@ -317,7 +319,7 @@ def test_two_very_long_texts_take_little_memory(tiny_model_dir: Path, sample_dir
         "import resource, sys\n"
         "from pathlib import Path\n"
         "resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))\n"
-        "from contradiction.inference import PairTokenizer\n"
+        "from contradiction.inference.tokenizer import PairTokenizer\n"
         f"tokenizer = PairTokenizer.from_folder(Path({str(tiny_model_dir)!r}))\n"
         f"a, b = ((Path({str(tmp_path)!r}) / n).read_text(encoding='utf-8') for n in ('a.txt', 'b.txt'))\n"
         "print(len(a), len(b), len(tokenizer([a], [b], max_length=256)['input_ids'][0]))\n"
@@ -359,7 +361,8 @@ def offline_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_a_hub_model_that_native_runs_is_read_from_the_cache(tiny_model_dir, offline_hub, pairs) -> None:
-    from contradiction.inference import HUB_FILES, PairTokenizer
+    from contradiction.inference.loading import HUB_FILES
+    from contradiction.inference.tokenizer import PairTokenizer
 
     _fake_hub_cache(tiny_model_dir, offline_hub, list(HUB_FILES))
     hub = Predictor.from_pretrained(HUB_REPO, PredictorOptions(fast=False))
@@ -371,7 +374,7 @@ def test_a_hub_model_that_native_runs_is_read_from_the_cache(tiny_model_dir, off
 
 @pytest.mark.parametrize("change", ["special_tokens_map.json", "no model.safetensors"])
 def test_hub_models_native_does_not_run_are_left_to_transformers(tiny_model_dir, offline_hub, change) -> None:
-    from contradiction.inference import HUB_FILES, _hub_snapshot
+    from contradiction.inference.loading import HUB_FILES, _hub_snapshot
 
     files = [f for f in HUB_FILES if change != f"no {f}"] + ([change] if change.endswith(".json") else [])
     _fake_hub_cache(tiny_model_dir, offline_hub, files)

@@ -26,23 +26,26 @@ from local_app import CHROMIUM, CHROMIUM_ARGS, browser_tools, free_port, launch_
 from prometheus_client.parser import text_string_to_metric_families
 
 from contradiction.errors import UserError
-from contradiction.handlers import Limits
-from contradiction.inference import Predictor
+from contradiction.inference.predictor import Predictor
 from contradiction.labels import LABELS
-from contradiction.monitoring import (
+from contradiction.serving.limits import Limits
+from contradiction.serving.monitoring.drift import (
     MIN_DRIFT_PREDICTIONS,
     MIN_LANGUAGE_DRIFT_PREDICTIONS,
-    SCHEMA_VERSION,
-    Monitor,
-    PredictionLog,
     TrainingLanguages,
-    default_db_path,
     total_variation,
     training_label_mix,
     training_language_mix,
 )
-from contradiction.monitoring_tab import build_monitoring_tab, dashboard_outputs, latency_colors, time_axis_format
-from contradiction.ui import EXAMPLES, build_demo
+from contradiction.serving.monitoring.monitor import Monitor
+from contradiction.serving.monitoring.store import SCHEMA_VERSION, PredictionLog, default_db_path
+from contradiction.serving.monitoring.tab import (
+    build_monitoring_tab,
+    dashboard_outputs,
+    latency_colors,
+    time_axis_format,
+)
+from contradiction.serving.page import EXAMPLES, build_demo
 
 DATA = Path(__file__).parent / "data"
 BEFORE_LANGUAGES = DATA / "monitoring-before-languages.sqlite"  # written by the app before version 2, see README

@@ -1,4 +1,4 @@
-"""contradiction.native: the same logits as transformers for the models it builds, transformers for every other one,
+"""inference.native: the same logits as transformers for the models it builds, transformers for every other one,
 and a prediction from a local folder that never imports transformers."""
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from contradiction.inference import Predictor, PredictorOptions
+from contradiction.inference.native import EncoderClassifier
+from contradiction.inference.options import PredictorOptions
+from contradiction.inference.predictor import Predictor
 from contradiction.labels import ID2LABEL, LABEL2ID
-from contradiction.native import EncoderClassifier
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -92,7 +93,7 @@ def test_token_type_ids_are_used_as_bert_uses_them(tiny_model_dir, tmp_path) -> 
     """A BERT tokenizer (not ours) marks the hypothesis' tokens with type 1; the native model reads them."""
     from transformers import AutoModelForSequenceClassification
 
-    from contradiction import native
+    from contradiction.inference import native
 
     folder = _build("bert", tiny_model_dir, tmp_path / "bert")
     ours = native.load(folder, torch.float32)
@@ -152,7 +153,7 @@ def test_state_dict_names_cover_the_checkpoint(tiny_model_dir: Path) -> None:
     """Every weight of the tiny model's file has its place, and load gives a model in eval mode without gradients."""
     from safetensors import safe_open
 
-    from contradiction import native
+    from contradiction.inference import native
 
     model = native.load(tiny_model_dir, torch.float32)
     assert isinstance(model, EncoderClassifier) and not model.training

@@ -12,11 +12,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from contradiction.batch_io import KILL_AFTER_ENV, KILLED_STATUS, partial_path, progress_path
-from contradiction.data import load_csv
-from contradiction.inference import Predictor
+from contradiction.data.competition import load_csv
+from contradiction.inference.outputs import KILL_AFTER_ENV, KILLED_STATUS, partial_path, progress_path
+from contradiction.inference.predict_cli import main
+from contradiction.inference.predictor import Predictor
+from contradiction.inference.tables import PROB_COLUMNS, predict_table, submission, write_csvs
 from contradiction.labels import LABELS
-from contradiction.predict import PROB_COLUMNS, main, predict_table, submission, write_csvs
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -18,15 +18,15 @@ from gradio_client.exceptions import AppError
 from local_app import launch_local
 
 from contradiction.cli import run_main
-from contradiction.data import load_csv
+from contradiction.data.competition import load_csv
+from contradiction.data.prepare_cli import main as prepare_main
 from contradiction.errors import UserError
-from contradiction.handlers import Limits, text_problem
-from contradiction.inference import Predictor
+from contradiction.inference.predictor import Predictor
 from contradiction.labels import LABELS
-from contradiction.monitoring import Monitor
-from contradiction.prepare_cli import main as prepare_main
-from contradiction.serve import parse_args
-from contradiction.ui import build_demo
+from contradiction.serving.cli import parse_args
+from contradiction.serving.limits import Limits, text_problem
+from contradiction.serving.monitoring.monitor import Monitor
+from contradiction.serving.page import build_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = ["id", "premise", "hypothesis", "lang_abv", "language", "label"]
@@ -207,7 +207,7 @@ def test_validation_size_outside_zero_to_one_is_refused(tmp_path: Path, capsys) 
     ids=["missing", "invalid-yaml", "a-list", "max-seq-length-4"],
 )
 def test_bad_recipes_are_refused(tmp_path: Path, recipe: str | None, expected: str) -> None:
-    from contradiction.training import parse_args as train_args
+    from contradiction.training.arguments import parse_args as train_args
 
     path = tmp_path / "recipe.yaml"
     if recipe is not None:
@@ -218,7 +218,7 @@ def test_bad_recipes_are_refused(tmp_path: Path, recipe: str | None, expected: s
 
 
 def test_a_flag_of_the_wrong_type_is_refused_by_argparse(capsys) -> None:
-    from contradiction.training import parse_args as train_args
+    from contradiction.training.arguments import parse_args as train_args
 
     with pytest.raises(SystemExit) as exit_info:
         train_args(["--train_file", "x.csv", "--learning_rate", "abc"])
@@ -239,7 +239,7 @@ def test_a_flag_of_the_wrong_type_is_refused_by_argparse(capsys) -> None:
     ids=["output-is-a-folder", "same-file-twice", "batch-size-0"],
 )
 def test_predict_cli_flags_are_checked_before_the_model_loads(sample_dir, tmp_path, capsys, flags, expected) -> None:
-    from contradiction.predict import main as predict_main
+    from contradiction.inference.predict_cli import main as predict_main
 
     argv = ["--model", str(tmp_path / "no-model"), "--input", str(sample_dir / "test.csv")]
     argv += [f.format(tmp=tmp_path) for f in flags]
@@ -442,7 +442,7 @@ def test_limits_come_from_flags_then_environment(monkeypatch) -> None:
 
 
 def test_port_in_use_is_one_sentence(tiny_model_dir: Path, capsys) -> None:
-    from contradiction.serve import main
+    from contradiction.serving.cli import main
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -459,7 +459,7 @@ def test_port_in_use_is_one_sentence(tiny_model_dir: Path, capsys) -> None:
 
 
 def test_unwritable_monitoring_database_is_one_sentence(tiny_model_dir: Path, tmp_path: Path, capsys) -> None:
-    from contradiction.serve import main
+    from contradiction.serving.cli import main
 
     blocker = tmp_path / "a-file"
     blocker.write_text("", encoding="utf-8")
@@ -478,7 +478,7 @@ def test_unwritable_monitoring_database_is_one_sentence(tiny_model_dir: Path, tm
 
 
 def test_remote_code_in_a_model_folder_is_not_run(tiny_model_dir: Path, tmp_path: Path, capsys) -> None:
-    from contradiction.serve import main
+    from contradiction.serving.cli import main
 
     folder = tmp_path / "model"
     shutil.copytree(tiny_model_dir, folder)
@@ -521,7 +521,7 @@ def test_uploads_live_in_temporary_storage_and_are_removed(tiny_model_dir, sampl
 
 
 def test_the_hub_token_is_never_printed_or_recorded(tiny_model_dir: Path, tmp_path: Path, monkeypatch, capsys) -> None:
-    from contradiction.serve import main
+    from contradiction.serving.cli import main
 
     secret = "hf_NotARealTokenButSecret456"
     monkeypatch.setenv("HF_TOKEN", secret)

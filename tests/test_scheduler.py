@@ -11,7 +11,7 @@ from concurrent.futures import CancelledError
 import numpy as np
 import pytest
 
-from contradiction.scheduler import Priority, Scheduler
+from contradiction.serving.scheduler import Priority, Scheduler
 
 
 class FakePredictor:

@@ -16,15 +16,11 @@ from training_run import ROOT, SMOKE, load_train_script, smoke_args
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments
 
 from contradiction.cli import run_main
-from contradiction.data import prepare
+from contradiction.data.competition import prepare
 from contradiction.errors import UserError
 from contradiction.labels import LABELS
-from contradiction.training import (
-    NLITrainer,
-    evaluation_report,
-    make_compute_metrics,
-    parse_args,
-)
+from contradiction.training.arguments import parse_args
+from contradiction.training.pipeline import NLITrainer, evaluation_report, make_compute_metrics
 
 
 def test_recipe_values_then_flags_override(tmp_path):
@@ -151,7 +147,8 @@ class LengthModel(torch.nn.Module):
 def length_grouped_setup(tiny_model_dir, sample_dir, tmp_path):
     from transformers import DataCollatorWithPadding
 
-    from contradiction.training import DataArguments, tokenize
+    from contradiction.training.arguments import DataArguments
+    from contradiction.training.pipeline import tokenize
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     splits, _ = prepare(sample_dir / "train.csv", validation_size=0.3, seed=0)
@@ -292,7 +289,7 @@ def test_two_processes_write_the_same_folder(tiny_model_dir, sample_dir, smoke_r
 
 
 def test_train_from_a_prepared_dataset_folder(tiny_model_dir, sample_dir, tmp_path):
-    from contradiction.prepare_cli import main as prepare_main
+    from contradiction.data.prepare_cli import main as prepare_main
 
     prepare_main(["--train_file", str(sample_dir / "train.csv"), "--output_dir", str(tmp_path / "prepared")])
     out = tmp_path / "model"

@@ -1,10 +1,11 @@
 """What the app's buttons and API endpoints call: checks, the model through the scheduler, monitoring.
 
-The page layout is in `ui.py`; this module holds the request handlers, the limits they enforce and what the
-model folder says about the model (its validation record per language, whether it is calibrated).
+The page layout is in `page.py`; this module holds the request handlers and what the model folder says about the
+model (its validation record per language, whether it is calibrated).
 """
 
-# No `from __future__ import annotations`: gr.api reads predict_batch's and analyze's return annotations.
+from __future__ import annotations
+
 import asyncio
 import json
 import logging
@@ -20,61 +21,24 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from contradiction.data import DataError, load_csv
-from contradiction.errors import UserError
+from contradiction.data.competition import DataError, load_csv
+from contradiction.inference.tables import PROB_COLUMNS, TABLE_COLUMNS, chunk_table, submission, write_csvs
 from contradiction.labels import LABELS
 from contradiction.languages import LanguageDetector, language_name
-from contradiction.monitoring import Monitor
-from contradiction.predict import PROB_COLUMNS, TABLE_COLUMNS, chunk_table, submission, write_csvs
-from contradiction.scheduler import Priority, Scheduler
+from contradiction.serving.limits import Limits, text_problem
+from contradiction.serving.monitoring.monitor import Monitor
+from contradiction.serving.scheduler import Priority, Scheduler
 from contradiction.texts import is_blank
 
 logger = logging.getLogger(__name__)
 
 PREVIEW_ROWS = 20
+
 OUTPUT_MAX_AGE_S = 3600  # uploads and result files older than this are deleted (and all of them at shutdown)
+
 PROGRESS_EVERY_S = 0.5  # how often a CSV job's progress bar moves
+
 MODEL_FAILED = "The model failed on this request; try again, and tell the operator if it keeps failing."
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one request may hold. Each is a flag of app.py and an environment variable (see `LIMIT_ENV`)."""
-
-    max_chars: int = 2000  # characters per text (premise or hypothesis), in the boxes and in the API
-    max_pairs: int = 256  # pairs per /predict_batch call; larger jobs belong in the CSV tab or the CLI
-    max_rows: int = 20_000  # rows per uploaded CSV file
-    max_upload_mb: float = 20.0  # size of an uploaded file, in MB (2^20 bytes)
-
-    def __post_init__(self) -> None:
-        for name in ("max_chars", "max_pairs", "max_rows", "max_upload_mb"):
-            if not getattr(self, name) > 0:
-                raise UserError(f"--{name} {getattr(self, name)} must be a positive number.")
-
-    @property
-    def max_upload_bytes(self) -> int:
-        return int(self.max_upload_mb * 2**20)  # binary megabytes, as Gradio's messages count them
-
-
-LIMIT_ENV = {
-    "max_chars": "CONTRADICTION_MAX_CHARS",
-    "max_pairs": "CONTRADICTION_MAX_PAIRS",
-    "max_rows": "CONTRADICTION_MAX_ROWS",
-    "max_upload_mb": "CONTRADICTION_MAX_UPLOAD_MB",
-}
-
-
-def text_problem(text: object, max_chars: int) -> tuple[str, str] | None:
-    """What is wrong with one text of a pair and the fix, as sentence parts ("is empty", "send a sentence")."""
-    if is_blank(text):  # whitespace, or only invisible characters such as zero-width spaces
-        return "is empty", "send a sentence"
-    if len(text) > max_chars:
-        return f"has {len(text):,} characters, over the limit of {max_chars:,}", "shorten it"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate such as "\ud800" arrives fine in JSON but breaks the tokenizer
-        return "is not valid Unicode (it holds an unpaired surrogate)", "send UTF-8 text"
-    return None
 
 
 def as_dict(row: Iterable[float]) -> dict[str, float]:
@@ -97,7 +61,7 @@ class ModelRecord:
         return self.temperature is not None
 
     @classmethod
-    def read(cls, model: str | Path) -> "ModelRecord":
+    def read(cls, model: str | Path) -> ModelRecord:
         """From the model folder's `eval_results.json` (or the Hub repository's); empty when there is none."""
         path = Path(model).expanduser() / "eval_results.json"
         if not path.is_file() and not Path(model).expanduser().exists():

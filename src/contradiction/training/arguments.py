@@ -1,4 +1,6 @@
-"""The pieces `train.py` puts together: arguments, data loading, tokenization, the Trainer and its metrics."""
+"""What a training run is told: the recipe's dataclasses beside `TrainingArguments`, the YAML recipe, and every
+check that could otherwise fail late.
+"""
 
 from __future__ import annotations
 
@@ -9,22 +11,16 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import yaml
-from datasets import DatasetDict, concatenate_datasets
-from torch.utils.data import SequentialSampler
-from transformers import HfArgumentParser, Trainer, TrainingArguments
+from transformers import HfArgumentParser, TrainingArguments
 
-from contradiction.calibration import calibrate as fit_and_fold
-from contradiction.calibration import check_folded
-from contradiction.data import load_prepared, prepare, save_prepared
+from contradiction.data.extra import DEDUP_MODES, check_specs
 from contradiction.errors import UserError
-from contradiction.extra_data import DEDUP_MODES, ExtraOptions, build_extra, check_specs, format_extra_report
-from contradiction.labels import NUM_LABELS
-from contradiction.metrics import classification_report, flat_metrics
 
 TINY_MODEL = "tiny-xlmr"
+
 RECIPE_FILE = "recipe.yaml"
+
 PREPARED_DATA_DIR = "data"
 
 
@@ -236,186 +232,3 @@ def resolve_checkpoint(resume: str | None, output_dir: str) -> str | None:
             "drop the flag to start from scratch."
         )
     return str(max(complete, key=lambda path: int(path.name.split("-")[-1])))
-
-
-def freeze_word_embeddings(model) -> int:
-    """Stop training the input word embeddings; return how many parameters that freezes."""
-    embeddings = model.get_input_embeddings()
-    frozen = 0
-    for parameter in embeddings.parameters():
-        parameter.requires_grad_(False)
-        frozen += parameter.numel()
-    return frozen
-
-
-def set_cpu_threads(model_args: ModelArguments, args: TrainingArguments) -> None:
-    """Use every core on CPU: `accelerate launch` sets OMP_NUM_THREADS=1, which halves speed on 2 cores."""
-    import torch
-
-    if torch.cuda.is_available() and not args.use_cpu:
-        return
-    threads = model_args.cpu_threads or max(1, (os.cpu_count() or 1) // max(1, args.world_size))
-    torch.set_num_threads(threads)
-
-
-def load_data(data_args: DataArguments, args: TrainingArguments) -> tuple[DatasetDict, dict | None]:
-    """The prepared splits: from a data_prep.py folder, or prepared from CSV once, on the main process."""
-    if data_args.dataset_dir is not None:
-        return load_prepared(data_args.dataset_dir)
-    prepared = os.path.join(args.output_dir, PREPARED_DATA_DIR)
-    with args.main_process_first(desc="data preparation"):
-        if args.process_index == 0:
-            splits, report = prepare(data_args.train_file, data_args.test_file, data_args.validation_size, args.seed)
-            save_prepared(splits, report, prepared)
-    return load_prepared(prepared)
-
-
-def add_extra_data(
-    splits: DatasetDict, data_report: dict | None, data_args: DataArguments, args: TrainingArguments
-) -> tuple[DatasetDict, dict]:
-    """Add the extra sources: mixed into `train`, or as an `extra` split for a first stage (--extra_epochs).
-
-    Every process builds the same rows (sampling is seeded); Hub downloads happen on the main process first.
-    """
-    options = ExtraOptions(
-        dedup=data_args.dedup,
-        max_rows_per_source=data_args.extra_max_rows_per_source,
-        versions_per_item=data_args.extra_versions_per_item,
-        sample_seed=data_args.extra_sample_seed,
-        licenses=list(data_args.extra_licenses or []),
-    )
-    with args.main_process_first(desc="extra training data"):
-        extra, sources = build_extra(list(data_args.extra_train_data), splits, options)
-    if len(extra) == 0:
-        raise UserError("--extra_train_data: no rows are left after removing unlabelled and overlapping ones.")
-    report = dict(data_report or {})
-    staged = data_args.extra_epochs > 0
-    if not staged and data_args.extra_weight < 1:
-        extra = extra.shuffle(seed=data_args.extra_sample_seed).select(
-            range(round(len(extra) * data_args.extra_weight))
-        )
-    report["extra_data"] = sources
-    report["extra_schedule"] = {
-        "mode": "staged" if staged else "mixed",
-        "extra_epochs": data_args.extra_epochs,
-        "extra_weight": data_args.extra_weight,
-        "dedup": data_args.dedup,
-        "extra_rows_trained_on": len(extra),
-    }
-    if args.process_index == 0:
-        print(f"extra training data ({report['extra_schedule']['mode']}, dedup {data_args.dedup}):")
-        print(format_extra_report(sources))
-    if staged:
-        splits["extra"] = extra
-    else:
-        splits["train"] = concatenate_datasets([splits["train"], extra.cast(splits["train"].features)])
-    return splits, report
-
-
-def tokenize(splits: DatasetDict, tokenizer, data_args: DataArguments, args: TrainingArguments) -> DatasetDict:
-    """Tokenize premise and hypothesis as a pair; keep a `length` column for length grouping."""
-
-    def encode(batch: dict) -> dict:
-        encoded = tokenizer(
-            batch["premise"],
-            batch["hypothesis"],
-            truncation="longest_first",
-            max_length=data_args.max_seq_length,
-            padding="max_length" if data_args.pad_to_max_length else False,
-        )
-        encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
-        return encoded
-
-    with args.main_process_first(desc="tokenization"):
-        return splits.map(encode, batched=True, desc="Tokenizing")
-
-
-def limit(splits: DatasetDict, data_args: DataArguments) -> DatasetDict:
-    for name, n in (("train", data_args.max_train_samples), ("validation", data_args.max_eval_samples)):
-        if n is not None and name in splits:
-            splits[name] = splits[name].select(range(min(n, len(splits[name]))))
-    return splits
-
-
-class NLITrainer(Trainer):
-    """A Trainer whose evaluation keeps dataset order, so predictions line up with each row's language.
-
-    With `train_sampling_strategy="group_by_length"` the stock Trainer also groups the evaluation set by
-    length, and `evaluate`/`predict` then return rows in that order.
-    """
-
-    def _get_eval_sampler(self, eval_dataset):
-        if eval_dataset is None or self.args.world_size > 1:
-            return None  # accelerate then shards batches in order and gathers them back in order
-        return SequentialSampler(eval_dataset)
-
-
-EXTRA_STAGE_DIR = "extra-stage"
-
-
-def train_extra_stage(trainer_kwargs: dict, extra_dataset, args: TrainingArguments, epochs: float) -> dict:
-    """Staged training, stage one: `epochs` epochs on the extra data alone, then one evaluation.
-
-    The model in `trainer_kwargs` is trained in place; stage two (the competition data) starts from it with
-    its own learning-rate schedule. Nothing is checkpointed: a resumed run resumes stage two.
-    """
-    stage_args = dataclasses.replace(
-        args,
-        output_dir=os.path.join(args.output_dir, EXTRA_STAGE_DIR),
-        num_train_epochs=epochs,
-        max_steps=-1,
-        eval_strategy="no",
-        save_strategy="no",
-        load_best_model_at_end=False,
-        report_to=[],
-    )
-    trainer = NLITrainer(args=stage_args, train_dataset=extra_dataset, **trainer_kwargs)
-    result = trainer.train()
-    metrics = trainer.evaluate()
-    return {
-        "rows": len(extra_dataset),
-        "epochs": epochs,
-        "runtime_s": result.metrics.get("train_runtime"),
-        "validation_accuracy": metrics.get("eval_accuracy"),
-        "validation_macro_f1": metrics.get("eval_macro_f1"),
-    }
-
-
-def make_compute_metrics(eval_dataset):
-    """Metrics for the Trainer; checks that its label ids come back in dataset order before using languages."""
-    gold = np.asarray(eval_dataset["label"])
-    languages = eval_dataset["lang_abv"]
-
-    def compute_metrics(eval_pred) -> dict[str, float]:
-        logits, label_ids = eval_pred.predictions, eval_pred.label_ids
-        logits = logits[0] if isinstance(logits, tuple) else logits
-        if label_ids.shape != gold.shape or not np.array_equal(label_ids, gold):
-            raise RuntimeError("evaluation rows came back out of dataset order; per-language metrics would be wrong")
-        return flat_metrics(classification_report(gold, logits.argmax(-1), languages))
-
-    return compute_metrics
-
-
-def evaluation_report(trainer: Trainer, eval_dataset, calibrate: bool = False) -> dict:
-    """The full report on `eval_dataset`: overall, per language (codes and names) and the confusion matrix.
-
-    With `calibrate`, a temperature is fitted on these logits and folded into `trainer.model` first (every
-    process fits the same one from the same gathered logits); the report then has a `calibration` object.
-    """
-    output = trainer.predict(eval_dataset, metric_key_prefix="eval")
-    logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
-    gold = np.asarray(eval_dataset["label"])
-    if not np.array_equal(output.label_ids, gold):
-        raise RuntimeError("prediction rows came back out of dataset order")
-    report = classification_report(gold, logits.argmax(-1), eval_dataset["lang_abv"])
-    names = dict(zip(eval_dataset["lang_abv"], eval_dataset["language"], strict=True))
-    for code, values in report["per_language"].items():
-        values["language"] = names[code]
-    report["eval_loss"] = output.metrics.get("eval_loss")
-    if calibrate:
-        report["calibration"] = fit_and_fold(trainer.model, logits, gold, NUM_LABELS)
-        folded = trainer.predict(eval_dataset, metric_key_prefix="eval").predictions  # one more pass, as proof
-        folded = folded[0] if isinstance(folded, tuple) else folded
-        report["calibration"].update(check_folded(logits, folded, report["calibration"]["temperature"]))
-        report["eval_loss"] = report["calibration"]["after"]["nll"]
-    return report

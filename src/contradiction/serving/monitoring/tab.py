@@ -12,7 +12,7 @@ from itertools import cycle
 import gradio as gr
 import pandas as pd
 
-from contradiction.monitoring import LATENCY_PERCENTILES, Monitor
+from contradiction.serving.monitoring.monitor import LATENCY_PERCENTILES, Monitor
 
 SERIES_COLORS = {  # a label's training share in a pale shade of its live colour
     "entailment": "#2563eb",

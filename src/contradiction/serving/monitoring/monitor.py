@@ -1,6 +1,5 @@
-"""What the served model does, recorded: every prediction in a local SQLite database, Prometheus metrics for
-`/metrics`, and the figures the app's Monitoring tab shows (label mix and premise-language mix against the
-training mixes, latency percentiles per endpoint, low-confidence share, drift).
+"""`Monitor`: what the handlers call once per request (database, metrics, drift), and the figures the Monitoring
+tab shows (label and language mix against the training mixes, latency percentiles, low-confidence share).
 
     mix, source = training_label_mix("outputs/model")
     languages = training_language_mix("outputs/model")
@@ -10,281 +9,32 @@ training mixes, latency percentiles per endpoint, low-confidence share, drift).
 
 from __future__ import annotations
 
-import json
-import logging
 import math
-import os
-import re
 import sqlite3
-import threading
 import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
-from prometheus_client import Counter as PromCounter
 
 from contradiction.errors import UserError
 from contradiction.labels import LABELS
-from contradiction.languages import COMPETITION_LANGUAGES, OTHER_LANGUAGES
+from contradiction.serving.monitoring.drift import (
+    MIN_DRIFT_PREDICTIONS,
+    MIN_LANGUAGE_DRIFT_PREDICTIONS,
+    Drift,
+    TrainingLanguages,
+    _mix,
+    _shares,
+    total_variation,
+)
+from contradiction.serving.monitoring.prometheus import METRIC_LANGUAGE, Metrics
+from contradiction.serving.monitoring.store import FRAME_COLUMNS, PredictionLog, logger
 
-logger = logging.getLogger(__name__)
-
-HOME_ENV = "CONTRADICTION_HOME"
-DB_NAME = "monitoring.sqlite"
-SCHEMA_VERSION = 2  # 1: no languages; 2: premise_language and hypothesis_language
-LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 LATENCY_PERCENTILES = {"p50": 0.5, "p95": 0.95}
-MIN_DRIFT_PREDICTIONS = 100  # fewer recent predictions than this say too little about the label mix to warn
-# Sampling alone puts n pairs about 1.2/sqrt(n) from the competition's 15-language mix (0.12 at 100, 0.05 at
-# 500), so the language warning waits for more predictions than the three-label one.
-MIN_LANGUAGE_DRIFT_PREDICTIONS = 500
-METRIC_LANGUAGE = re.compile(r"[a-z]{2,3}")  # codes that get their own Prometheus series; others count as "other"
-
-TABLE = """
-CREATE TABLE IF NOT EXISTS predictions (
-    id INTEGER PRIMARY KEY,
-    time REAL NOT NULL,                -- unix seconds
-    request TEXT NOT NULL,             -- one id per API call; a batch or a CSV file shares it
-    endpoint TEXT NOT NULL,            -- predict, predict_batch, predict_file, analyze
-    latency_ms REAL NOT NULL,          -- the whole call's time in the app, batching wait included
-    premise_chars INTEGER NOT NULL,
-    hypothesis_chars INTEGER NOT NULL,
-    label TEXT NOT NULL,
-    confidence REAL NOT NULL,          -- probability of the predicted label
-    prob_entailment REAL NOT NULL,
-    prob_neutral REAL NOT NULL,
-    prob_contradiction REAL NOT NULL,
-    premise TEXT,                      -- NULL unless the operator turned --log_texts on
-    hypothesis TEXT,
-    premise_language TEXT,             -- detected code (en, th, zh); NULL when undetected or recorded by version 1
-    hypothesis_language TEXT
-)"""
-INDEXES = ("CREATE INDEX IF NOT EXISTS predictions_time ON predictions (time)",)
-# Columns newer than version 1, with their types: a version-1 database gets them, NULL in its old rows.
-ADDED_COLUMNS = (("premise_language", "TEXT"), ("hypothesis_language", "TEXT"))
-WRITTEN_COLUMNS = (
-    "time", "request", "endpoint", "latency_ms", "premise_chars", "hypothesis_chars", "label", "confidence",
-    "prob_entailment", "prob_neutral", "prob_contradiction", "premise", "hypothesis", "premise_language",
-    "hypothesis_language",
-)  # fmt: skip
-FRAME_COLUMNS = ("time", "request", "endpoint", "latency_ms", "label", "confidence", "premise_language")  # read back
-
-
-def default_db_path() -> Path:
-    """`$CONTRADICTION_HOME/monitoring.sqlite`, else `outputs/monitoring.sqlite` in the working folder."""
-    home = os.environ.get(HOME_ENV)
-    return (Path(home) if home else Path("outputs")) / DB_NAME
-
-
-class PredictionLog:
-    """Predictions in a SQLite database in WAL mode: readers (the Monitoring tab) never block the writer.
-
-    One connection, one lock, one transaction per request: cheap enough for the request path (tens of
-    microseconds) and nothing is lost between a request and the database, whatever the concurrency. A database
-    written by an older version is upgraded in place when opened; its rows are kept.
-    """
-
-    def __init__(self, path: str | Path, log_texts: bool = False) -> None:
-        self.path = Path(path)
-        self.log_texts = log_texts
-        self._lock = threading.Lock()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
-        except (OSError, sqlite3.Error) as err:
-            raise self._unusable(err) from None
-        try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL stays consistent; the last commits may wait
-            self._create_or_upgrade()
-        except sqlite3.Error as err:
-            self._db.close()
-            raise self._unusable(err) from None
-
-    def _unusable(self, err: Exception) -> UserError:
-        return UserError(
-            f"--monitor_db {self.path} cannot be used ({err}); pass a writable file path, set "
-            f"{HOME_ENV} to a writable folder, or pass --monitor_db none."
-        )
-
-    def _create_or_upgrade(self) -> None:
-        """Create the table, or add the columns an older version's table lacks (its rows are kept).
-
-        One IMMEDIATE transaction: of two apps opening the same old file at once, one upgrades it and the other
-        waits for the lock, then finds nothing left to do. SQLite's ALTER TABLE is part of the transaction.
-        """
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise sqlite3.DatabaseError(f"schema version {version}, this app writes version {SCHEMA_VERSION}")
-            db.execute(TABLE)
-            for index in INDEXES:
-                db.execute(index)
-            present = {row[1] for row in db.execute("PRAGMA table_info(predictions)")}
-            for name, kind in ADDED_COLUMNS:
-                if name not in present:
-                    db.execute(f"ALTER TABLE predictions ADD COLUMN {name} {kind}")
-            if version != SCHEMA_VERSION:
-                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            db.commit()
-        except BaseException:
-            db.rollback()
-            raise
-
-    def write(self, rows: Sequence[tuple]) -> None:
-        """Insert rows (values for `WRITTEN_COLUMNS`, in that order) in one transaction."""
-        sql = f"INSERT INTO predictions ({', '.join(WRITTEN_COLUMNS)}) VALUES ({', '.join('?' * len(WRITTEN_COLUMNS))})"
-        with self._lock:
-            with self._db:  # commits, or rolls back on error
-                self._db.executemany(sql, rows)
-
-    def _read(self, sql: str, params: Sequence = ()) -> list[tuple]:
-        # a connection per read: WAL readers see the last commit and do not wait for the writer
-        with sqlite3.connect(self.path, timeout=10) as db:
-            return db.execute(sql, params).fetchall()
-
-    def count(self, endpoint: str | None = None) -> int:
-        """Predictions recorded (of one endpoint, when given)."""
-        if endpoint is None:
-            return self._read("SELECT COUNT(*) FROM predictions")[0][0]
-        return self._read("SELECT COUNT(*) FROM predictions WHERE endpoint = ?", (endpoint,))[0][0]
-
-    def recent_labels(self, n: int) -> list[str]:
-        """The labels of the last `n` predictions."""
-        return [row[0] for row in self._read("SELECT label FROM predictions ORDER BY id DESC LIMIT ?", (n,))]
-
-    def recent_languages(self, n: int) -> list[str | None]:
-        """The premise languages of the last `n` predictions (None where none was detected)."""
-        sql = "SELECT premise_language FROM predictions ORDER BY id DESC LIMIT ?"
-        return [row[0] for row in self._read(sql, (n,))]
-
-    def frame(self, since: float | None = None, limit: int = 200_000) -> pd.DataFrame:
-        """Predictions since `since` (unix seconds; all when None), the newest `limit` at most, oldest first."""
-        rows = self._read(
-            f"SELECT {', '.join(FRAME_COLUMNS)} FROM predictions WHERE time >= ? ORDER BY id DESC LIMIT ?",
-            (since if since is not None else float("-inf"), limit),
-        )
-        return pd.DataFrame(rows[::-1], columns=list(FRAME_COLUMNS))
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-
-def training_label_mix(model: str | Path | None) -> tuple[dict[str, float], str]:
-    """The label mix the model was trained on, and where it comes from.
-
-    Read from the model folder's `data_report.json` (train split, written by train.py), else from the
-    validation labels in `eval_results.json` (its confusion matrix), else uniform.
-    """
-    folder = Path(model) if model is not None else None
-    if folder is not None and folder.is_dir():
-        try:
-            report = json.loads((folder / "data_report.json").read_text(encoding="utf-8"))
-            counts = {label: 0 for label in LABELS}
-            for per_label in report["counts"]["train"].values():
-                for label, n in per_label.items():
-                    if label in counts:
-                        counts[label] += int(n)
-            if sum(counts.values()) > 0:
-                return _shares(counts), f"{folder / 'data_report.json'} (train split)"
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            pass
-        try:
-            results = json.loads((folder / "eval_results.json").read_text(encoding="utf-8"))
-            rows = np.asarray(results["confusion_matrix"], dtype=float).sum(axis=1)
-            if rows.shape == (len(LABELS),) and rows.sum() > 0:
-                return _shares(dict(zip(LABELS, rows, strict=True))), f"{folder / 'eval_results.json'} (validation)"
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-    return {label: 1 / len(LABELS) for label in LABELS}, "uniform (the model folder has no data report)"
-
-
-@dataclass(frozen=True)
-class TrainingLanguages:
-    """The languages a model was trained on, as lower-case codes (en, th, zh).
-
-    `shares` is the competition train split's language mix, the reference for language drift: it is the
-    traffic the model was built for. Rows from `--extra_train_data` are left out of it, since their mix only
-    reflects per-source sampling caps; their languages are listed in `extra`, so that they count as known.
-    """
-
-    shares: dict[str, float]
-    source: str
-    extra: frozenset[str] = frozenset()
-
-    @property
-    def known(self) -> frozenset[str]:
-        """Every language the model saw in training."""
-        return frozenset(self.shares) | self.extra
-
-
-_CODES = {name.lower(): code for code, name in {**OTHER_LANGUAGES, **COMPETITION_LANGUAGES}.items()}
-
-
-def language_code(language: str) -> str:
-    """A language as the competition's `lang_abv` spells it: "Thai" -> "th"; a code stays as it is."""
-    key = language.strip().lower()
-    return _CODES.get(key, key)
-
-
-def training_language_mix(model: str | Path | None) -> TrainingLanguages | None:
-    """The language mix of the model's training data (train split, from `data_report.json`), or None where the
-    model has no data report (a Hub model, or one trained elsewhere)."""
-    folder = Path(model) if model is not None else None
-    if folder is None or not folder.is_dir():
-        return None
-    path = folder / "data_report.json"
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-        counts: Counter[str] = Counter()
-        for language, per_label in report["counts"]["train"].items():
-            counts[language_code(language)] += sum(int(n) for n in per_label.values())
-        extra = {language_code(code) for source in report.get("extra_data", []) for code in source.get("languages", {})}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
-    if sum(counts.values()) <= 0:
-        return None
-    return TrainingLanguages(_mix(counts), f"{path} (train split)", frozenset(extra))
-
-
-def _shares(counts: Mapping[str, float]) -> dict[str, float]:
-    total = float(sum(counts.values()))
-    return {label: float(counts.get(label, 0)) / total for label in LABELS}
-
-
-def _mix(counts: Mapping[str, float]) -> dict[str, float]:
-    total = float(sum(counts.values()))
-    return {key: float(n) / total for key, n in counts.items()}
-
-
-def total_variation(p: Mapping[str, float], q: Mapping[str, float]) -> float:
-    """Half the L1 distance between two mixes (of labels or languages): 0 when equal, 1 when they share nothing."""
-    return 0.5 * sum(abs(p.get(key, 0.0) - q.get(key, 0.0)) for key in p.keys() | q.keys())
-
-
-@dataclass(frozen=True)
-class Drift:
-    """A live mix (of the last `n` predictions) against the training mix."""
-
-    live: dict[str, float]
-    n: int
-    tvd: float
-    threshold: float
-    min_n: int = MIN_DRIFT_PREDICTIONS  # fewer predictions than this never warn
-
-    @property
-    def warning(self) -> bool:
-        return self.n >= self.min_n and self.tvd > self.threshold
 
 
 class Dashboard(NamedTuple):
@@ -295,64 +45,6 @@ class Dashboard(NamedTuple):
     latency: pd.DataFrame  # time, latency_ms, series ("<endpoint> p50", "<endpoint> p95")
     low_confidence: pd.DataFrame  # time, share
     language_shares: pd.DataFrame  # language, share, series ("this period" or "training")
-
-
-class Metrics:
-    """Prometheus metrics in their own registry, so that two apps in one process (tests) do not collide."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.requests = PromCounter(
-            "contradiction_requests", "API calls received, by endpoint.", ["endpoint"], registry=self.registry
-        )
-        self.errors = PromCounter(
-            "contradiction_errors",
-            "API calls that got no prediction: kind=input (refused with a message) or kind=model (failed inside).",
-            ["endpoint", "kind"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "contradiction_request_latency_seconds",
-            "Time of a successful API call in the app, batching wait included, by endpoint.",
-            ["endpoint"],
-            buckets=LATENCY_BUCKETS_S,
-            registry=self.registry,
-        )
-        self.predictions = PromCounter(
-            "contradiction_predictions", "Pairs predicted, by predicted label.", ["label"], registry=self.registry
-        )
-        self.languages = PromCounter(
-            "contradiction_premise_languages",
-            "Pairs predicted, by the premise's detected language (undetected, or other for an unusual code).",
-            ["language"],
-            registry=self.registry,
-        )
-        self.low_confidence = PromCounter(
-            "contradiction_low_confidence_predictions",
-            "Pairs whose top probability was under the low-confidence threshold.",
-            registry=self.registry,
-        )
-        self.db_errors = PromCounter(
-            "contradiction_monitor_write_errors",
-            "Predictions that could not be written to the monitoring database.",
-            registry=self.registry,
-        )
-        self.drift = Gauge(
-            "contradiction_label_drift",
-            "Total variation distance between the recent label mix and the training mix.",
-            registry=self.registry,
-        )
-        self.language_drift = Gauge(
-            "contradiction_language_drift",
-            "Total variation distance between the recent premise-language mix and the training language mix; "
-            "NaN when the model has no training language mix (no data_report.json).",
-            registry=self.registry,
-        )
-        for label in LABELS:
-            self.predictions.labels(label)  # present at zero from the first scrape
-
-    def exposition(self) -> bytes:
-        return generate_latest(self.registry)
 
 
 def _languages(codes: Sequence[str | None] | None, n: int, name: str) -> list[str | None]:

@@ -17,13 +17,14 @@ from pathlib import Path
 
 import gradio as gr
 
-from contradiction.handlers import OUTPUT_MAX_AGE_S, PREVIEW_ROWS, Handlers, Limits, ModelRecord
-from contradiction.inference import Predictor
+from contradiction.inference.predictor import Predictor
 from contradiction.labels import LABELS
 from contradiction.languages import get_detector
-from contradiction.monitoring import Monitor
-from contradiction.monitoring_tab import build_monitoring_tab
-from contradiction.scheduler import CHUNK_SIZE, Scheduler
+from contradiction.serving.handlers import OUTPUT_MAX_AGE_S, PREVIEW_ROWS, Handlers, ModelRecord
+from contradiction.serving.limits import Limits
+from contradiction.serving.monitoring.monitor import Monitor
+from contradiction.serving.monitoring.tab import build_monitoring_tab
+from contradiction.serving.scheduler import CHUNK_SIZE, Scheduler
 
 GRADIO_SUMMARY_ENV = "GRADIO_ANALYTICS_CACHE_FREQUENCY"
 """Events between two recomputations of Gradio's dashboard summary (Gradio's default: 1)."""

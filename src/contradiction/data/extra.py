@@ -21,7 +21,7 @@ from pathlib import Path
 import datasets
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
-from contradiction.data import _parser_detail
+from contradiction.data.competition import _parser_detail
 from contradiction.errors import UserError
 from contradiction.labels import LABEL2ID, LABELS, VARIANT_TO_LABEL
 from contradiction.languages import language_name

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from contradiction.data import check_output_dir, format_report, prepare, save_prepared
+from contradiction.data.competition import check_output_dir, format_report, prepare, save_prepared
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -12,18 +12,15 @@ from collections.abc import Callable
 import gradio as gr
 
 from contradiction.errors import UserError
-from contradiction.handlers import LIMIT_ENV, Limits
-from contradiction.inference import ModelLoadError, Predictor, PredictorOptions, add_run_flags, resolve_model
-from contradiction.monitoring import (
-    HOME_ENV,
-    Monitor,
-    PredictionLog,
-    default_db_path,
-    training_label_mix,
-    training_language_mix,
-)
-from contradiction.scheduler import CHUNK_SIZE
-from contradiction.ui import build_demo
+from contradiction.inference.loading import ModelLoadError, resolve_model
+from contradiction.inference.options import PredictorOptions, add_run_flags
+from contradiction.inference.predictor import Predictor
+from contradiction.serving.limits import LIMIT_ENV, Limits
+from contradiction.serving.monitoring.drift import training_label_mix, training_language_mix
+from contradiction.serving.monitoring.monitor import Monitor
+from contradiction.serving.monitoring.store import HOME_ENV, PredictionLog, default_db_path
+from contradiction.serving.page import build_demo
+from contradiction.serving.scheduler import CHUNK_SIZE
 
 
 def launch(demo: gr.Blocks, limits: Limits, monitor: Monitor, **kwargs) -> tuple:

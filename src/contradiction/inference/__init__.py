@@ -1,0 +1,20 @@
+"""The inference stage: a model (local folder or Hub id) turned into probabilities for pairs of texts.
+
+- `loading`: which model, where from, and the one-sentence errors when it cannot be served;
+- `options`: how it runs (`PredictorOptions`: length, batch, precision, threads, engine);
+- `native`: BERT-family classifiers in plain torch; `tokenizer`: XLM-R's tokenizer read straight into `tokenizers`;
+- `predictor`: `Predictor`, many pairs in, probabilities in our label order out;
+- `tables`, `outputs`: the prediction tables and the chunked, resumable output files;
+- `predict_cli`: `python -m contradiction.predict`.
+
+Imports: `contradiction.data` and the shared top-level modules; never training or serving.
+
+    from contradiction.inference import Predictor
+    Predictor.from_pretrained("outputs/model").predict("A man is sleeping.", "Nobody is asleep.")
+"""
+
+from contradiction.inference.loading import ModelLoadError
+from contradiction.inference.options import PredictorOptions
+from contradiction.inference.predictor import Predictor
+
+__all__ = ["ModelLoadError", "Predictor", "PredictorOptions"]

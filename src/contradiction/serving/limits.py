@@ -1,0 +1,50 @@
+"""What one request may hold (`Limits`, each a flag of app.py and an environment variable), and the one check
+of a text that the page, the API and the uploads share.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from contradiction.errors import UserError
+from contradiction.texts import is_blank
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may hold. Each is a flag of app.py and an environment variable (see `LIMIT_ENV`)."""
+
+    max_chars: int = 2000  # characters per text (premise or hypothesis), in the boxes and in the API
+    max_pairs: int = 256  # pairs per /predict_batch call; larger jobs belong in the CSV tab or the CLI
+    max_rows: int = 20_000  # rows per uploaded CSV file
+    max_upload_mb: float = 20.0  # size of an uploaded file, in MB (2^20 bytes)
+
+    def __post_init__(self) -> None:
+        for name in ("max_chars", "max_pairs", "max_rows", "max_upload_mb"):
+            if not getattr(self, name) > 0:
+                raise UserError(f"--{name} {getattr(self, name)} must be a positive number.")
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 2**20)  # binary megabytes, as Gradio's messages count them
+
+
+LIMIT_ENV = {
+    "max_chars": "CONTRADICTION_MAX_CHARS",
+    "max_pairs": "CONTRADICTION_MAX_PAIRS",
+    "max_rows": "CONTRADICTION_MAX_ROWS",
+    "max_upload_mb": "CONTRADICTION_MAX_UPLOAD_MB",
+}
+
+
+def text_problem(text: object, max_chars: int) -> tuple[str, str] | None:
+    """What is wrong with one text of a pair and the fix, as sentence parts ("is empty", "send a sentence")."""
+    if is_blank(text):  # whitespace, or only invisible characters such as zero-width spaces
+        return "is empty", "send a sentence"
+    if len(text) > max_chars:
+        return f"has {len(text):,} characters, over the limit of {max_chars:,}", "shorten it"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate such as "\ud800" arrives fine in JSON but breaks the tokenizer
+        return "is not valid Unicode (it holds an unpaired surrogate)", "send UTF-8 text"
+    return None

@@ -1,0 +1,130 @@
+"""The training data's label and premise-language mix (from the model folder), and the distance of the live mix
+from it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from contradiction.labels import LABELS
+from contradiction.languages import COMPETITION_LANGUAGES, OTHER_LANGUAGES
+
+MIN_DRIFT_PREDICTIONS = 100  # fewer recent predictions than this say too little about the label mix to warn
+
+
+# Sampling alone puts n pairs about 1.2/sqrt(n) from the competition's 15-language mix (0.12 at 100, 0.05 at
+# 500), so the language warning waits for more predictions than the three-label one.
+MIN_LANGUAGE_DRIFT_PREDICTIONS = 500
+
+
+def training_label_mix(model: str | Path | None) -> tuple[dict[str, float], str]:
+    """The label mix the model was trained on, and where it comes from.
+
+    Read from the model folder's `data_report.json` (train split, written by train.py), else from the
+    validation labels in `eval_results.json` (its confusion matrix), else uniform.
+    """
+    folder = Path(model) if model is not None else None
+    if folder is not None and folder.is_dir():
+        try:
+            report = json.loads((folder / "data_report.json").read_text(encoding="utf-8"))
+            counts = {label: 0 for label in LABELS}
+            for per_label in report["counts"]["train"].values():
+                for label, n in per_label.items():
+                    if label in counts:
+                        counts[label] += int(n)
+            if sum(counts.values()) > 0:
+                return _shares(counts), f"{folder / 'data_report.json'} (train split)"
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass
+        try:
+            results = json.loads((folder / "eval_results.json").read_text(encoding="utf-8"))
+            rows = np.asarray(results["confusion_matrix"], dtype=float).sum(axis=1)
+            if rows.shape == (len(LABELS),) and rows.sum() > 0:
+                return _shares(dict(zip(LABELS, rows, strict=True))), f"{folder / 'eval_results.json'} (validation)"
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    return {label: 1 / len(LABELS) for label in LABELS}, "uniform (the model folder has no data report)"
+
+
+@dataclass(frozen=True)
+class TrainingLanguages:
+    """The languages a model was trained on, as lower-case codes (en, th, zh).
+
+    `shares` is the competition train split's language mix, the reference for language drift: it is the
+    traffic the model was built for. Rows from `--extra_train_data` are left out of it, since their mix only
+    reflects per-source sampling caps; their languages are listed in `extra`, so that they count as known.
+    """
+
+    shares: dict[str, float]
+    source: str
+    extra: frozenset[str] = frozenset()
+
+    @property
+    def known(self) -> frozenset[str]:
+        """Every language the model saw in training."""
+        return frozenset(self.shares) | self.extra
+
+
+_CODES = {name.lower(): code for code, name in {**OTHER_LANGUAGES, **COMPETITION_LANGUAGES}.items()}
+
+
+def language_code(language: str) -> str:
+    """A language as the competition's `lang_abv` spells it: "Thai" -> "th"; a code stays as it is."""
+    key = language.strip().lower()
+    return _CODES.get(key, key)
+
+
+def training_language_mix(model: str | Path | None) -> TrainingLanguages | None:
+    """The language mix of the model's training data (train split, from `data_report.json`), or None where the
+    model has no data report (a Hub model, or one trained elsewhere)."""
+    folder = Path(model) if model is not None else None
+    if folder is None or not folder.is_dir():
+        return None
+    path = folder / "data_report.json"
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+        counts: Counter[str] = Counter()
+        for language, per_label in report["counts"]["train"].items():
+            counts[language_code(language)] += sum(int(n) for n in per_label.values())
+        extra = {language_code(code) for source in report.get("extra_data", []) for code in source.get("languages", {})}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if sum(counts.values()) <= 0:
+        return None
+    return TrainingLanguages(_mix(counts), f"{path} (train split)", frozenset(extra))
+
+
+def _shares(counts: Mapping[str, float]) -> dict[str, float]:
+    total = float(sum(counts.values()))
+    return {label: float(counts.get(label, 0)) / total for label in LABELS}
+
+
+def _mix(counts: Mapping[str, float]) -> dict[str, float]:
+    total = float(sum(counts.values()))
+    return {key: float(n) / total for key, n in counts.items()}
+
+
+def total_variation(p: Mapping[str, float], q: Mapping[str, float]) -> float:
+    """Half the L1 distance between two mixes (of labels or languages): 0 when equal, 1 when they share nothing."""
+    return 0.5 * sum(abs(p.get(key, 0.0) - q.get(key, 0.0)) for key in p.keys() | q.keys())
+
+
+@dataclass(frozen=True)
+class Drift:
+    """A live mix (of the last `n` predictions) against the training mix."""
+
+    live: dict[str, float]
+    n: int
+    tvd: float
+    threshold: float
+    min_n: int = MIN_DRIFT_PREDICTIONS  # fewer predictions than this never warn
+
+    @property
+    def warning(self) -> bool:
+        return self.n >= self.min_n and self.tvd > self.threshold

@@ -1,0 +1,131 @@
+"""Calibrate a model that was trained elsewhere: fit a temperature on labelled pairs, save a calibrated copy.
+
+    python -m contradiction.calibrate --model outputs/model --data outputs/model/data --output_dir outputs/calibrated
+    python -m contradiction.calibrate --model someone/xnli-model --data heldout.csv --output_dir outputs/calibrated
+
+`--data` is a labelled competition CSV (every row is used) or a data_prep.py folder (its validation split).
+Use pairs the model never trained on. The copy's last linear layer holds the temperature, so its softmax is
+calibrated for every consumer; its labels are the same as the original's. Its `eval_results.json` gets a
+`calibration` object (the metrics are measured on the pairs T was fitted on) and a reliability diagram.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from contradiction.data.competition import DataError, load_csv, load_prepared
+from contradiction.errors import UserError
+from contradiction.files import write_json
+from contradiction.inference.loading import _load_error, _resolve_source
+from contradiction.inference.options import PredictorOptions
+from contradiction.inference.predictor import Predictor
+from contradiction.labels import NUM_LABELS
+from contradiction.training.calibration import calibrate, check_folded
+
+# files of a train.py folder that describe the model and stay true after calibration
+KEPT_FILES = ("README.md", "recipe.yaml", "data_report.json", "confusion_matrix.png", "per_language_accuracy.png")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m contradiction.calibrate",
+        description="Fit one temperature on held-out labelled pairs and write a copy of the model with it "
+        "folded into the classifier's last layer (calibrated probabilities, same labels).",
+    )
+    parser.add_argument("--model", required=True, help="model folder or Hub id of a 3-label NLI classifier")
+    parser.add_argument(
+        "--data", required=True, help="labelled competition CSV, or a data_prep.py folder (its validation split)"
+    )
+    parser.add_argument("--output_dir", required=True, help="new folder for the calibrated copy")
+    parser.add_argument("--max_length", type=int, default=128, help="tokens per pair (default 128, as train.py)")
+    parser.add_argument("--batch_size", type=int, default=64, help="pairs per forward pass (default 64)")
+    return parser.parse_args(argv)
+
+
+def load_pairs(data: str):
+    """The labelled pairs to fit on: a CSV whole, or a data_prep.py folder's validation split."""
+    path = Path(data)
+    try:
+        if path.is_dir():
+            splits, _ = load_prepared(path)
+            if "validation" not in splits:
+                raise UserError(f"--data {data}: the folder has no validation split; prepare it with data_prep.py.")
+            return splits["validation"], "validation"
+        return load_csv(path, labelled=True), path.name
+    except DataError as err:  # it names the file and the fix already
+        raise UserError(str(err)) from None
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    out = Path(args.output_dir)
+    source, local = _resolve_source(args.model)
+    if local and out.resolve() == Path(source).resolve():
+        raise UserError(f"--output_dir {out} is the model folder; name a new folder for the calibrated copy.")
+    if out.exists() and any(out.iterdir()):
+        raise UserError(f"--output_dir {out} is not empty; name a new folder, or remove it first.")
+    ds, split = load_pairs(args.data)  # before the model loads: a bad file fails in a second
+
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForSequenceClassification.from_pretrained(source)
+    except Exception as err:
+        raise _load_error(source, local, err).with_flags("--model") from None
+    # float32, as saved; the predictor refuses a head whose labels are not our three
+    predictor = Predictor(
+        model, tokenizer, source, PredictorOptions(max_length=args.max_length, batch_size=args.batch_size)
+    )
+    ours = predictor.label_index  # our label i is the model's output ours[i]
+
+    start = time.perf_counter()
+    logits = predictor.logits(ds["premise"], ds["hypothesis"])
+    gold = np.asarray(ds["label"])
+    report = calibrate(model, logits[:, ours], gold, NUM_LABELS, split=split)
+    folded = predictor.logits(ds["premise"], ds["hypothesis"])
+    report.update(check_folded(logits, folded, report["temperature"]))
+    report["accuracy"] = float((logits[:, ours].argmax(-1) == gold).mean())
+    report["source_model"] = str(args.model)
+    report["data"] = str(args.data)
+
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    results = {}
+    if local:
+        for name in KEPT_FILES:
+            if (Path(source) / name).is_file():
+                shutil.copy2(Path(source) / name, out / name)
+        previous = Path(source) / "eval_results.json"
+        if previous.is_file():
+            results = json.loads(previous.read_text(encoding="utf-8"))
+    if "calibration" in results:  # a second temperature multiplies the first
+        earlier = results["calibration"]
+        report["temperature_total"] = earlier.get("temperature_total", earlier["temperature"]) * report["temperature"]
+    results["calibration"] = report
+    write_json(out / "eval_results.json", results)
+    from contradiction.training.card import RELIABILITY_PNG, save_reliability_diagram, write_card
+
+    save_reliability_diagram(report, out / RELIABILITY_PNG)
+    if (out / "recipe.yaml").is_file() and "per_language" in results:  # a train.py card: add its Calibration section
+        import yaml
+
+        recipe = yaml.safe_load((out / "recipe.yaml").read_text(encoding="utf-8"))
+        data_report = (
+            json.loads((out / "data_report.json").read_text()) if (out / "data_report.json").is_file() else None
+        )
+        write_card(results, recipe, data_report, out, out.name)
+    before, after = report["before"], report["after"]
+    print(
+        f"T = {report['temperature']:.3f} fitted on {report['rows']} pairs ({split}) in "
+        f"{time.perf_counter() - start:.0f} s: ECE {before['ece']:.3f} -> {after['ece']:.3f}, "
+        f"NLL {before['nll']:.3f} -> {after['nll']:.3f}, Brier {before['brier']:.3f} -> {after['brier']:.3f} "
+        f"(on the same pairs); labels unchanged: {report['labels_unchanged']}; saved to {out}"
+    )
