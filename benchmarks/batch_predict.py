@@ -5,8 +5,8 @@
 - `processes`: the same file through 1 process (`python -m contradiction.predict`) and 2 processes
   (`accelerate launch --multi_gpu --num_processes 2 -m contradiction.predict`); the outputs must be the same bytes.
   The model is multilingual-e5-small with a fresh 3-label head (the speed of the fine-tuned model, without it).
-- `resume`: the 20,000-pair run killed half way (`CONTRADICTION_KILL_AFTER_CHUNKS`), then `--resume`d; the
-  outputs must be the bytes of the uninterrupted run (from `memory`).
+- `resume`: the 20,000-pair run killed half way (`tests/killed_run.py`: SIGKILL between writing a chunk and
+  recording it), then `--resume`d; the outputs must be the bytes of the uninterrupted run (from `memory`).
 
 Pairs are the sample data's 180 pairs over and over, each with its own id. Each run is its own process.
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -88,15 +87,18 @@ def build_e5(folder: Path) -> Path:
     return e5
 
 
-def run(flags: list[str], processes: int = 1, env: dict[str, str] | None = None) -> dict:
-    """One prediction run in its own process(es); its wall time and, from the main process, its peak RSS."""
-    if processes == 1:
+def run(flags: list[str], processes: int = 1, kill_after: int | None = None) -> dict:
+    """One prediction run in its own process(es); its wall time and, from the main process, its peak RSS.
+    With `kill_after`, one process killed once that many chunks are recorded (and nothing measured inside it)."""
+    if kill_after is not None:
+        launcher = [sys.executable, str(ROOT / "tests" / "killed_run.py"), str(kill_after)]
+    elif processes == 1:
         launcher = [sys.executable, __file__, "--child"]
     else:
         launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
                     str(processes), __file__, "--child"]  # fmt: skip
     start = time.perf_counter()
-    child = subprocess.run([*launcher, *flags], capture_output=True, text=True, env={**os.environ, **(env or {})})
+    child = subprocess.run([*launcher, *flags], capture_output=True, text=True)
     wall = time.perf_counter() - start
     lines = [line for line in child.stdout.splitlines() if line.startswith("{")]
     result = json.loads(lines[-1]) if lines else {}
@@ -194,7 +196,7 @@ def main() -> None:
             chunks = -(-args.small // args.chunk_size)
             out = folder / "resume"
             flags = predict_flags(models["smoke"], source, out, args.chunk_size)
-            killed = run(flags, env={"CONTRADICTION_KILL_AFTER_CHUNKS": str(chunks // 2)})
+            killed = run(flags, kill_after=chunks // 2)
             progress = json.loads((out / "submission.csv.progress.json").read_text(encoding="utf-8"))
             resumed = checked({"experiment": "resume", "model": "smoke", "format": "csv",  # pairs: the rest only
                                "pairs": args.small - progress["rows_done"], "processes": 1,

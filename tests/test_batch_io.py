@@ -1,4 +1,5 @@
-"""batch_io.py: the streaming check says what `data.load_csv` says; other inputs and resumed outputs fail clearly."""
+"""data/pairs.py, the one reader of pair files: the predict CLI's check says what `load_csv` says, every format's
+message names its line or row and column; inference/outputs.py: resumed outputs fail clearly."""
 
 from __future__ import annotations
 
@@ -132,7 +133,7 @@ def test_awkward_csv_values_stream_as_load_csv_reads_them(tmp_path: Path) -> Non
         (
             "pairs.jsonl",
             '{"id": "1", "premise": "A.", "hypothesis": "B."}\n{"id": "2", "premise": \n',
-            "{path}: could not be read as JSON Lines",
+            "{path}: line 2 is not valid JSON (Expecting value at column 24); write one JSON object per line.",
         ),
         ("pairs.jsonl", "[1, 2]\n", "{path}: line 1 is not a JSON object; write one object per line"),
         ("pairs.jsonl", "\n\n", "{path}: the file has no rows; write one JSON object per line."),
@@ -140,7 +141,7 @@ def test_awkward_csv_values_stream_as_load_csv_reads_them(tmp_path: Path) -> Non
         (
             "pairs.jsonl",
             '{"id": "1", "premise": "A.", "hypothesis": "B."}\n{"id": "1", "premise": "C.", "hypothesis": "D."}\n',
-            "{path}: row 2 (id '1') repeats the id of row 1; ids must be unique.",
+            "{path}: line 2 (id '1') repeats the id of line 1; ids must be unique.",
         ),
     ],
     ids=[
@@ -160,6 +161,89 @@ def test_other_bad_inputs_get_one_sentence(tmp_path: Path, name: str, content: s
     message = streaming_error(path)
     assert message.startswith(expected.format(path=path))
     assert "\n" not in message and message.endswith(".")
+
+
+JSON_GOOD = '{"id": "1", "premise": "A.", "hypothesis": "B."}'
+
+
+@pytest.mark.parametrize(
+    "third_line, expected",
+    [
+        (JSON_GOOD + " x", "line 3 is not valid JSON (Extra data at column 50); write one JSON object per line."),
+        ('{"id": "2", "premise": "C."}', "line 3 has no key 'hypothesis'; give every object the keys id, premise, "
+                                         "hypothesis."),
+        ('{"id": "2", "premise": ["C."], "hypothesis": "D."}',
+         """line 3 has ['C.'] under key 'premise', not text; write it as a JSON string ("...")."""),
+        ('{"id": 2.5, "premise": "C.", "hypothesis": "D."}',
+         """line 3 has 2.5 under key 'id', not text or a whole number; write it as a JSON string ("...")."""),
+        ('{"id": "2", "premise": "C.", "hypothesis": " "}',
+         "line 3 (id '2') has an empty hypothesis; fill it in or remove the row."),
+        ('{"id": "2", "premise": null, "hypothesis": "D."}',
+         "line 3 (id '2') has an empty premise; fill it in or remove the row."),
+        ('{"id": "", "premise": "C.", "hypothesis": "D."}', "line 3 has an empty id; give every row a unique id."),
+        (JSON_GOOD, "line 3 (id '1') repeats the id of line 1; ids must be unique."),
+    ],
+    ids=["broken-line", "missing-key", "wrong-type", "wrong-id-type", "empty-text", "null-text", "empty-id",
+         "repeated-id"],
+)  # fmt: skip
+def test_bad_json_lines_are_named_by_their_line(tmp_path: Path, third_line: str, expected: str) -> None:
+    path = tmp_path / "pairs.jsonl"
+    path.write_text(f"{JSON_GOOD}\n\n{third_line}\n", encoding="utf-8")  # line 3 is the second row
+    assert streaming_error(path) == f"{path}: {expected}"
+
+
+def test_json_ids_may_be_whole_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "pairs.jsonl"
+    path.write_text('{"id": 7, "premise": " A. ", "hypothesis": "B.", "lang_abv": "en"}\n', encoding="utf-8")
+    source = open_input(path)
+    assert check_rows(source) == 1
+    assert list(source.chunks(4)) == [{"id": ["7"], "premise": ["A."], "hypothesis": ["B."], "lang_abv": ["en"]}]
+
+
+def test_bad_parquet_values_are_named_by_row_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "pairs.parquet"
+    ids = [f"p{i}" for i in range(1, 8)]
+    premises = ["A.", "B.", "C.", None, "E.", "F.", "G."]
+    pd.DataFrame({"id": ids, "premise": premises, "hypothesis": ["H."] * 7}).to_parquet(path, row_group_size=3)
+    assert streaming_error(path) == f"{path}: row 4 (id 'p4') has an empty premise; fill it in or remove the row."
+    pd.DataFrame({"id": ids, "premise": [None, 5, 6, 7, 8, 9, 10], "hypothesis": ["H."] * 7}).to_parquet(path)
+    assert streaming_error(path) == (
+        f"{path}: row 2 has 5.0 in column 'premise' (double), not text; store column 'premise' as strings."
+    )
+    pd.DataFrame({"id": range(7), "premise": premises[:3] * 2 + ["G."], "hypothesis": ["H."] * 7}).to_parquet(path)
+    assert check_rows(open_input(path)) == 7  # whole numbers are ids too
+
+
+def test_a_damaged_parquet_file_names_the_rows_it_could_not_read(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "pairs.parquet"
+    rows = {"id": [str(i) for i in range(1000)], "premise": [f"Premise {i}." for i in range(1000)]}
+    pd.DataFrame({**rows, "hypothesis": ["H."] * 1000}).to_parquet(path, row_group_size=100, compression=None)
+    damaged = bytearray(path.read_bytes())
+    start = pq.ParquetFile(path).metadata.row_group(5).column(1).data_page_offset
+    damaged[start : start + 40] = b"\xff" * 40
+    path.write_bytes(damaged)
+    message = streaming_error(path)
+    assert message.startswith(f"{path}: rows 501 to 600 (row group 6) could not be read as Parquet (")
+    assert message.endswith("; pass a complete Parquet file.")
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_a_competition_file_loads_alike_in_every_format(tmp_path: Path, sample_dir: Path, suffix: str) -> None:
+    frame = pd.read_csv(sample_dir / "train.csv", dtype=str, keep_default_na=False).astype({"label": int})
+    path = tmp_path / f"train{suffix}"
+    frame.to_json(path, orient="records", lines=True) if suffix == ".jsonl" else frame.to_parquet(path)
+    assert load_csv(path, labelled=True).to_dict() == load_csv(sample_dir / "train.csv", labelled=True).to_dict()
+    frame.loc[3, "label"] = 3
+    frame.to_json(path, orient="records", lines=True) if suffix == ".jsonl" else frame.to_parquet(path)
+    with pytest.raises(DataError) as info:
+        load_csv(path, labelled=True)
+    place = "line 4" if suffix == ".jsonl" else "row 4"
+    assert str(info.value) == (
+        f"{path}: {place} (id {frame.loc[3, 'id']!r}) has label '3'; labels must be 0 (entailment), 1 (neutral) or "
+        "2 (contradiction)."
+    )
 
 
 def test_column_flags_name_the_missing_column_and_the_fix(tmp_path: Path) -> None:

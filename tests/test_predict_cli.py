@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ import pandas as pd
 import pytest
 
 from contradiction.data.competition import load_csv
-from contradiction.inference.outputs import KILL_AFTER_ENV, KILLED_STATUS, partial_path, progress_path
+from contradiction.inference.outputs import partial_path, progress_path
 from contradiction.inference.predict_cli import main
 from contradiction.inference.predictor import Predictor
 from contradiction.inference.tables import PROB_COLUMNS, predict_table, submission, write_csvs
@@ -135,13 +136,12 @@ def test_a_killed_run_resumes_to_the_same_bytes(tiny_model_dir, sample_dir, tmp_
     whole_summary = capsys.readouterr().out.splitlines()[0].split(" (")[1]
     out = tmp_path / "killed"
     submission_csv = out / "submission.csv"
-    killed = subprocess.run(
-        [sys.executable, "-m", "contradiction.predict", "--model", str(tiny_model_dir), "--input", str(source),
-         "--output", str(submission_csv), "--probabilities", str(out / "probabilities.csv"), *flags],
-        capture_output=True, text=True, cwd=ROOT, timeout=600,
-        env={**os.environ, "HF_HUB_OFFLINE": "1", KILL_AFTER_ENV: "3"},  # dies with chunk 4 written, unrecorded
+    killed = command(
+        str(ROOT / "tests" / "killed_run.py"), "3",  # SIGKILL with chunk 4 written, not recorded
+        "--model", str(tiny_model_dir), "--input", str(source), "--output", str(submission_csv),
+        "--probabilities", str(out / "probabilities.csv"), *flags,
     )  # fmt: skip
-    assert killed.returncode == KILLED_STATUS, killed.stderr[-3000:]
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     progress = json.loads(progress_path(submission_csv).read_text(encoding="utf-8"))
     assert progress["rows_done"] == 60
     assert partial_path(submission_csv).stat().st_size > progress["bytes"][str(submission_csv.resolve())]

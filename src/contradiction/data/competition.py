@@ -1,10 +1,8 @@
-"""Load, validate, split and save the Kaggle "Contradictory, My Dear Watson" CSV files."""
+"""Load, split and save the Kaggle "Contradictory, My Dear Watson" CSV files (checked by `data.pairs`)."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import os
 import random
@@ -14,22 +12,16 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # imported where used: reading a CSV to predict needs the checks here, not `datasets` (0.3 s)
+if TYPE_CHECKING:  # imported where used (0.3 s)
     from datasets import Dataset, DatasetDict
 
+from contradiction.data.pairs import CHECK_ROWS, DataError, check_rows, open_competition
+from contradiction.data.pairs import parser_detail as _parser_detail  # noqa: F401 - data/extra.py imports it from here
 from contradiction.errors import UserError
 from contradiction.files import write_json
 from contradiction.labels import LABELS
-from contradiction.texts import is_blank
 
-TEXT_COLUMNS = ("premise", "hypothesis")
-TEST_COLUMNS = ("id", "premise", "hypothesis", "lang_abv", "language")
-TRAIN_COLUMNS = (*TEST_COLUMNS, "label")
 REPORT_FILE = "data_report.json"
-
-
-class DataError(UserError):
-    """A CSV file the project cannot use; the message names the file, the row and the problem."""
 
 
 def file_sha256(path: str | Path) -> str:
@@ -40,166 +32,32 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def read_text(path: Path) -> str:
-    """Check that `path` is a UTF-8 file with a header line and at least one row; return its text."""
-    if path.is_dir():
-        raise DataError(f"{path}: is a folder; pass the path of the competition CSV file inside it (e.g. train.csv).")
-    if not path.is_file():
-        raise DataError(f"{path}: no such file; pass the path of the competition CSV (e.g. train.csv).")
-    raw = path.read_bytes()
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise DataError(f"{path}: the file is UTF-16; re-save it with UTF-8 encoding.")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        raise DataError(f"{path}: line {line} is not valid UTF-8; re-save the file with UTF-8 encoding.") from None
-    if not text.strip():
-        raise DataError(f"{path}: the file is empty; it needs a header line and at least one row.")
-    lines = text.splitlines()
-    if not any(line.strip() for line in lines[1:]):
-        raise DataError(f"{path}: the file has a header but no rows; add at least one row.")
-    return text
-
-
-def read_header(path: Path) -> list[str]:
-    """Check that `path` exists, is UTF-8 and has a header line; return its column names."""
-    return _header_of(read_text(path))
-
-
-def _header_of(text: str) -> list[str]:
-    return [name.strip() for name in next(csv.reader([text.splitlines()[0]]))]
-
-
-def scan_records(path: Path, text: str, n_columns: int) -> int:
-    """Read the records as the csv module does (quoted newlines stay inside their field); return the last
-    record's first line.
-
-    Refuses a row with more filled fields than the header: usually a text with an unquoted comma, which
-    would otherwise shift the row's values into the wrong columns.
-    """
-    reader = csv.reader(io.StringIO(text, newline=""))
-    next(reader)
-    start = last_start = reader.line_num + 1
-    for record in reader:
-        if len(record) > n_columns and any(field.strip() for field in record[n_columns:]):
-            raise DataError(
-                f"{path}: line {start} has {len(record)} fields but the header has {n_columns}; "
-                'put texts that contain commas in double quotes ("...").'
-            )
-        last_start, start = start, reader.line_num + 1
-    return last_start
-
-
-def _parser_detail(err: BaseException) -> str:
-    """The innermost reason of a `datasets`/pandas parsing error (the outer ones only say that one occurred)."""
-    while (err.__cause__ or err.__context__) is not None:
-        err = err.__cause__ or err.__context__
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
-
-
-def check_columns(path: Path, header: list[str], required: tuple[str, ...]) -> None:
-    missing = [c for c in required if c not in header]
-    if not missing:
-        return
-    hint = ""
-    for separator, name in ((";", "';'"), ("\t", "tabs")):
-        if len(header) == 1 and separator in header[0]:
-            hint = f" (the file seems to use {name} as separator; save it with ',')"
-    raise DataError(
-        f"{path}: missing column(s) {', '.join(missing)}{hint}; the header must include {', '.join(required)}."
-    )
-
-
 def load_csv(path: str | Path, labelled: bool) -> Dataset:
-    """Load one competition CSV with `datasets`, strip the texts and validate every row.
+    """Load one competition file, checked row by row by the pair-file reader (`data.pairs`), as an in-memory
+    `Dataset` of stripped texts.
 
     Args:
-        path: a CSV in the competition schema.
+        path: a CSV in the competition schema (or a JSON Lines or Parquet file with its columns).
         labelled: True for training data (a `label` column of 0, 1 or 2 is required).
 
     Raises:
         DataError: one sentence naming the file, the row and the problem.
     """
-    path = Path(path)
-    required = TRAIN_COLUMNS if labelled else TEST_COLUMNS
-    text = read_text(path)
-    header = _header_of(text)
-    check_columns(path, header, required)
-    last_record = scan_records(path, text, len(header))
-    # every column read as text: ids such as "1e10" must not become floats, "NA" must not become missing.
-    # Built in a temporary cache and kept in memory: no copy of the texts (an upload to the app, say) stays
-    # behind in the `datasets` cache.
+    source = open_competition(path, labelled)
+    check_rows(source)
+    columns: dict[str, list] = {name: [] for name in source.our_columns}
+    for chunk in source.chunks(CHECK_ROWS):
+        for name, values in columns.items():
+            values.extend(chunk[name])
+    # every column text: ids such as "1e10" stay strings. Built in memory: no copy of the texts (an upload to the
+    # app, say) stays behind in the `datasets` cache
     import datasets
 
-    features = datasets.Features({name: datasets.Value("string") for name in required})
-    with tempfile.TemporaryDirectory(prefix="contradiction-csv-") as cache_dir:
-        try:
-            ds = datasets.load_dataset(
-                "csv",
-                data_files=str(path),
-                split="train",
-                features=features,
-                usecols=list(required),
-                keep_default_na=False,
-                encoding="utf-8-sig",
-                cache_dir=cache_dir,
-                keep_in_memory=True,
-            )
-        except Exception as err:  # pandas' parser errors come in many types
-            detail = _parser_detail(err)
-            if "EOF inside string" in detail:
-                raise DataError(
-                    f'{path}: line {last_record} opens a double quote (") that is never closed; close it or remove it.'
-                ) from None
-            raise DataError(f"{path}: could not be parsed as CSV ({detail}); check its quoting.") from None
-    if len(ds) == 0:
-        raise DataError(f"{path}: the file has a header but no rows; add at least one row.")
-
-    ds = ds.map(_strip_texts, batched=True, keep_in_memory=True, desc=f"Cleaning {path.name}")
-    _validate_rows(path, ds, labelled)
+    features = {name: datasets.Value("string") for name in columns}
     if labelled:
-        ds = ds.map(lambda b: {"label": [int(v) for v in b["label"]]}, batched=True, keep_in_memory=True)
-        ds = ds.cast_column("label", datasets.ClassLabel(names=list(LABELS)))
-    return ds
-
-
-def _strip_texts(batch: dict) -> dict:
-    # the real data has trailing spaces; ids, language codes and labels get the same treatment
-    return {k: [(v or "").strip() for v in vals] for k, vals in batch.items()}
-
-
-def _validate_rows(path: Path, ds: Dataset, labelled: bool) -> None:
-    ids = ds["id"]
-
-    def where(i: int) -> str:
-        return f"row {i + 1} (id {ids[i]!r})" if ids[i] else f"row {i + 1}"
-
-    for i, value in enumerate(ids):
-        if not value:
-            raise DataError(f"{path}: row {i + 1} has an empty id; give every row a unique id.")
-    for column in TEXT_COLUMNS:
-        for i, text in enumerate(ds[column]):
-            if is_blank(text):
-                raise DataError(f"{path}: {where(i)} has an empty {column}; fill it in or remove the row.")
-    for column in ("lang_abv", "language"):
-        for i, value in enumerate(ds[column]):
-            if not value:
-                raise DataError(f"{path}: {where(i)} has an empty {column}; fill it in or remove the row.")
-    if labelled:
-        allowed = {str(i) for i in range(len(LABELS))}
-        for i, value in enumerate(ds["label"]):
-            if value not in allowed:
-                raise DataError(
-                    f"{path}: {where(i)} has label {value!r}; labels must be 0 (entailment), 1 (neutral) "
-                    "or 2 (contradiction)."
-                )
-    seen: dict[str, int] = {}
-    for i, value in enumerate(ids):
-        if value in seen:
-            raise DataError(f"{path}: {where(i)} repeats the id of row {seen[value] + 1}; ids must be unique.")
-        seen[value] = i
+        columns["label"] = [int(v) for v in columns["label"]]
+        features["label"] = datasets.ClassLabel(names=list(LABELS))
+    return datasets.Dataset.from_dict(columns, features=datasets.Features(features))
 
 
 def _check_validation_size(validation_size: float) -> None:

@@ -1,7 +1,13 @@
-"""Files of many premise/hypothesis pairs: CSV, JSON Lines or Parquet, checked and read a chunk at a time.
+"""Files of premise/hypothesis pairs (CSV, JSON Lines, Parquet), checked and read a chunk at a time.
 
-Memory stays flat as a file grows. The input is streamed (CSV by pandas' parser, the others with `datasets`) and
-never held whole; its check keeps 8 bytes per row (a hash of the id, to find duplicates).
+The project's one reader of pair files: the predict CLI, `competition.load_csv` (data_prep.py, train.py,
+calibrate) and the app's upload all go through it, so each check and its message exists once, for every format.
+A message names the place a user finds in an editor: the line of a JSON Lines file or of a CSV's text, the row
+of a CSV or Parquet file, and the column or key.
+
+Memory stays flat as a file grows. The input is streamed (CSV by pandas' parser, JSON Lines a line at a time,
+Parquet a batch at a time with pyarrow) and never held whole; its check keeps 8 bytes per row (a hash of the id,
+to find duplicates). Nothing here imports `datasets` (0.3 s of a CSV run's start, docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ import codecs
 import csv
 import json
 import operator
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,14 +24,25 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from contradiction.data.competition import TEST_COLUMNS, DataError, check_columns
+from contradiction.errors import UserError
+from contradiction.labels import LABELS
 from contradiction.texts import is_blank
 
 FORMATS = {".csv": "csv", ".jsonl": "json", ".ndjson": "json", ".parquet": "parquet"}
 
+TEST_COLUMNS = ("id", "premise", "hypothesis", "lang_abv", "language")  # a competition file
+TRAIN_COLUMNS = (*TEST_COLUMNS, "label")  # a competition file to train on
 EXTRA_COLUMNS = ("lang_abv", "language")  # carried into the probabilities file when the input has them
 
 CHECK_ROWS = 10_000  # rows per read while checking a file: bounds memory, not speed
+
+_LINE = None  # the key under which a JSON Lines batch carries its rows' line numbers: no column is named None
+_PLACES = {"csv": ("row", "in column"), "json": ("line", "under key"), "parquet": ("row", "in column")}  # as a user
+# finds a value: a JSON Lines file by its line (blank lines are no rows), the others by their row
+
+
+class DataError(UserError):
+    """A file of pairs the project cannot use; the message names the file, the place and the fix."""
 
 
 @dataclass(frozen=True)
@@ -39,8 +56,8 @@ class Columns:
 
 @dataclass(frozen=True)
 class InputFile:
-    """A file to predict, checked by `open_input`: its format, the columns to read, and whether it is a
-    competition CSV (checked row by row as `data.load_csv` checks one, with the same messages)."""
+    """A file checked by `open_input` or `open_competition`: its format, the columns to read, and whether it is a
+    competition file (its language columns required and checked row by row, and with `labelled` its labels)."""
 
     path: Path
     format: str
@@ -48,54 +65,132 @@ class InputFile:
     extra: tuple[str, ...]  # those of EXTRA_COLUMNS the file has
     competition: bool
     last_record_line: int = 0  # CSV only: where the last record starts, for the unclosed-quote message
+    labelled: bool = False
 
     @property
     def source_columns(self) -> list[str]:
-        return [self.columns.id, self.columns.premise, self.columns.hypothesis, *self.extra]
+        label = ["label"] if self.labelled else []
+        return [self.columns.id, self.columns.premise, self.columns.hypothesis, *self.extra, *label]
 
-    def _batches(self, chunk_size: int, skip_rows: int) -> Iterator[dict[str, list[Any]]]:
-        """The source columns, `chunk_size` rows at a time from `skip_rows` on; None for a missing value."""
-        if self.format == "csv":
-            yield from _rebatch(self._csv_frames(chunk_size), chunk_size, skip_rows)
-            return
-        import datasets  # JSON Lines and Parquet only: a CSV run is spared its import (docs/benchmarks.md)
+    @property
+    def our_columns(self) -> list[str]:
+        """The names `chunks` gives the source columns."""
+        return ["id", "premise", "hypothesis", *self.extra, *(["label"] if self.labelled else [])]
 
-        files = {"data_files": str(self.path), "split": "train", "streaming": True}
-        if self.format == "parquet":
-            stream = datasets.load_dataset("parquet", **files, columns=self.source_columns)
-        else:
-            stream = datasets.load_dataset("json", **files).select_columns(self.source_columns)
-        yield from stream.skip(skip_rows).iter(batch_size=chunk_size) if skip_rows else stream.iter(chunk_size)
+    def chunks(self, chunk_size: int, skip_rows: int = 0) -> Iterator[dict[str, list[str]]]:
+        """The rows from `skip_rows` on, `chunk_size` at a time, as stripped text under our column names
+        (`id`, `premise`, `hypothesis`, the extra columns the file has, and `label` for a labelled file)."""
+        for chunk, _ in self.numbered_chunks(chunk_size, skip_rows):
+            yield chunk
 
-    def _csv_frames(self, chunk_size: int) -> Iterator[dict[str, list[Any]]]:
-        # the parser and settings `datasets.load_dataset("csv")` used here before, and `data.load_csv` uses: every
-        # column read as text, so id "1e10" stays a string and "NA" stays "NA"
+    def numbered_chunks(self, chunk_size: int, skip_rows: int = 0) -> Iterator[tuple[dict[str, list[str]], list[int]]]:
+        """`chunks`, each with the number a user finds its rows by: the line in JSON Lines, the row otherwise."""
+        names = dict(zip(self.source_columns, self.our_columns, strict=True))
+        row = skip_rows
+        try:
+            for batch in _rebatch(self._batches(chunk_size), chunk_size, skip_rows):
+                lines = batch.pop(_LINE, None)
+                chunk = {ours: [_text(v) for v in batch[theirs]] for theirs, ours in names.items()}
+                size = len(chunk["id"])
+                yield chunk, lines if lines is not None else list(range(row + 1, row + size + 1))
+                row += size
+        except DataError:
+            raise
+        except Exception as err:  # parser errors come in many types; each ends in one sentence
+            raise self.read_error(err) from None
+
+    def _batches(self, size: int) -> Iterator[dict[Any, list[Any]]]:
+        """The source columns, about `size` rows at a time; None for a missing value."""
+        read = {"csv": self._csv_batches, "json": self._json_batches, "parquet": self._parquet_batches}
+        yield from read[self.format](size)
+
+    def _csv_batches(self, size: int) -> Iterator[dict[str, list[Any]]]:
+        # every column read as text, so id "1e10" stays a string and "NA" stays "NA" (the settings `datasets`
+        # passed to this parser when it read the CSV files)
         with pd.read_csv(
             self.path,
             dtype=dict.fromkeys(self.source_columns, object),
             usecols=self.source_columns,
             keep_default_na=False,
             encoding="utf-8-sig",
-            chunksize=chunk_size,
+            chunksize=size,
         ) as reader:
-            for frame in reader:  # a field missing from a short row is NaN, which datasets turned into None
+            for frame in reader:  # a field missing from a short row is NaN
                 yield {c: [v if isinstance(v, str) else None for v in frame[c].tolist()] for c in self.source_columns}
 
-    def chunks(self, chunk_size: int, skip_rows: int = 0) -> Iterator[dict[str, list[str]]]:
-        """The rows from `skip_rows` on, `chunk_size` at a time, as stripped text under our column names
-        (`id`, `premise`, `hypothesis` and the extra columns the file has)."""
-        names = dict(zip(self.source_columns, ("id", "premise", "hypothesis", *self.extra), strict=True))
-        try:
-            for batch in self._batches(chunk_size, skip_rows):
-                yield {names[column]: [_text(v) for v in values] for column, values in batch.items()}
-        except DataError:
-            raise
-        except Exception as err:  # parser errors come in many types; each ends in one sentence
-            raise self.read_error(err) from None
+    def _json_batches(self, size: int) -> Iterator[dict[Any, list[Any]]]:
+        keys = list(dict.fromkeys(self.source_columns))
+        required = set(keys) if self.competition else {self.columns.id, self.columns.premise, self.columns.hypothesis}
+        batch: dict[Any, list[Any]] = {key: [] for key in [*keys, _LINE]}
+        for number, line in _lines(self.path):
+            if not line.strip():
+                continue
+            record = _json_object(self.path, number, line)
+            for key in keys:
+                if key not in record and key in required:
+                    raise DataError(
+                        f"{self.path}: line {number} has no key {key!r}; give every object the keys "
+                        f"{', '.join(sorted(required, key=keys.index))}."
+                    )
+                value = record.get(key)
+                if value is not None and not _is_text(value, numbers=self._numbers(key)):
+                    raise self.not_text(f"line {number}", key, value)
+                batch[key].append(value)
+            batch[_LINE].append(number)
+            if len(batch[_LINE]) == size:
+                yield batch
+                batch = {key: [] for key in batch}
+        if batch[_LINE]:
+            yield batch
+
+    def _parquet_batches(self, size: int) -> Iterator[dict[str, list[Any]]]:
+        import pyarrow.parquet as pq
+
+        keys = list(dict.fromkeys(self.source_columns))
+        parquet = pq.ParquetFile(self.path)
+        types = {key: parquet.schema_arrow.field(key).type for key in keys}
+        done = 0
+        for group in range(parquet.num_row_groups):  # one at a time, so that damage is placed in its rows
+            start, rows = done, parquet.metadata.row_group(group).num_rows
+            try:
+                for table in parquet.iter_batches(batch_size=size, row_groups=[group], columns=keys):
+                    batch = {key: table.column(key).to_pylist() for key in keys}
+                    for key in keys:
+                        if not _arrow_text(types[key], numbers=self._numbers(key)):
+                            wrong = next((i for i, v in enumerate(batch[key]) if v is not None), None)
+                            if wrong is not None:
+                                raise self.not_text(f"row {done + wrong + 1}", key, batch[key][wrong], str(types[key]))
+                    yield batch
+                    done += table.num_rows
+            except DataError:
+                raise
+            except Exception as err:  # a page damaged part way
+                raise DataError(
+                    f"{self.path}: rows {start + 1:,} to {start + rows:,} (row group {group + 1}) could not be read as "
+                    f"Parquet ({parser_detail(err)}); pass a complete Parquet file."
+                ) from None
+
+    def _numbers(self, key: str) -> bool:
+        """Whether the column may hold whole numbers: ids and labels; texts and language codes must be text."""
+        return key == self.columns.id or (self.labelled and key == "label")
+
+    def place(self, number: int, row_id: str = "") -> str:
+        """Where a row is, as a user finds it (`line 3` in JSON Lines, `row 2` otherwise), with its id."""
+        where = f"{_PLACES[self.format][0]} {number}"
+        return f"{where} (id {row_id!r})" if row_id else where
+
+    def not_text(self, where: str, name: str, value: object, kind: str | None = None) -> DataError:
+        """One sentence for a value that is not text: the place, the column or key, the value and its type."""
+        field = f"{_PLACES[self.format][1]} {name!r}"
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        wanted = "text or a whole number" if self._numbers(name) else "text"
+        held = f" ({kind})" if kind else ""
+        fix = f"store column {name!r} as strings" if self.format == "parquet" else 'write it as a JSON string ("...")'
+        return DataError(f"{self.path}: {where} has {shown} {field}{held}, not {wanted}; {fix}.")
 
     def read_error(self, err: BaseException) -> DataError:
         """One sentence for a file the parser gave up on, with the parser's own reason."""
-        detail = _innermost(err)
+        detail = parser_detail(err)
         if self.format == "csv":
             if "EOF inside string" in detail:
                 return DataError(
@@ -110,9 +205,9 @@ class InputFile:
         return DataError(f"{self.path}: could not be read as Parquet ({detail}); pass a complete Parquet file.")
 
 
-def _rebatch(batches: Iterator[dict[str, list[Any]]], size: int, skip_rows: int) -> Iterator[dict[str, list[Any]]]:
+def _rebatch(batches: Iterator[dict[Any, list[Any]]], size: int, skip_rows: int) -> Iterator[dict[Any, list[Any]]]:
     """The same columns in batches of `size` rows (the last may be shorter), the first `skip_rows` rows left out."""
-    pending: dict[str, list[Any]] = {}
+    pending: dict[Any, list[Any]] = {}
     for batch in batches:
         rows = len(next(iter(batch.values())))
         if skip_rows >= rows:
@@ -133,7 +228,21 @@ def _text(value: object) -> str:
     return "" if value is None else str(value).strip()
 
 
-def _innermost(err: BaseException) -> str:
+def _is_text(value: object, numbers: bool) -> bool:
+    return isinstance(value, str) or (numbers and isinstance(value, int) and not isinstance(value, bool))
+
+
+def _arrow_text(kind: Any, numbers: bool) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(kind):  # pandas' categoricals
+        kind = kind.value_type
+    text = pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
+    return text or pa.types.is_null(kind) or (numbers and pa.types.is_integer(kind))
+
+
+def parser_detail(err: BaseException) -> str:
+    """The innermost reason of a parser's error (the outer ones only say that one occurred)."""
     while (err.__cause__ or err.__context__) is not None:
         err = err.__cause__ or err.__context__
     text = str(err).strip().splitlines()
@@ -141,8 +250,8 @@ def _innermost(err: BaseException) -> str:
 
 
 def open_input(path: str | Path, columns: Columns | None = None) -> InputFile:
-    """Check the extension, the file and its columns; a CSV is also read through once, line by line, for what
-    `data.load_csv` checks of its text (encoding, header, fields per record). `check_rows` checks the rows.
+    """Check the extension, the file and its columns; a CSV is also read through once, line by line, for its
+    text (encoding, header, fields per record). `check_rows` checks the rows.
 
     Args:
         path: a `.csv`, `.jsonl` (or `.ndjson`) or `.parquet` file.
@@ -153,32 +262,44 @@ def open_input(path: str | Path, columns: Columns | None = None) -> InputFile:
         DataError: one sentence naming the file and the fix.
     """
     path = Path(path)
-    kind = FORMATS.get(path.suffix.lower())
-    if kind is None:
-        shown = f"a {path.suffix} file" if path.suffix else "a file without extension"
-        raise DataError(f"{path}: is {shown}; pass a .csv, .jsonl or .parquet file (the type is read from the name).")
-    competition = kind == "csv" and columns is None
-    columns = columns or Columns()
-    if path.is_dir():  # data.load_csv's words for a competition CSV
+    competition = FORMATS.get(path.suffix.lower()) == "csv" and columns is None
+    return _open(path, columns, competition, labelled=False)
+
+
+def open_competition(path: str | Path, labelled: bool) -> InputFile:
+    """`open_input` for a file in the competition's schema, in any of the formats: the columns of TEST_COLUMNS
+    (TRAIN_COLUMNS when `labelled`) required, and checked row by row by `check_rows`."""
+    return _open(Path(path), None, competition=True, labelled=labelled)
+
+
+def _open(path: Path, columns: Columns | None, competition: bool, labelled: bool) -> InputFile:
+    if path.is_dir():
         inside = "the competition CSV file inside it (e.g. train.csv)" if competition else "a file inside it"
         raise DataError(f"{path}: is a folder; pass the path of {inside}.")
     if not path.is_file():
         wanted = "the competition CSV (e.g. train.csv)" if competition else "the file to predict"
         raise DataError(f"{path}: no such file; pass the path of {wanted}.")
+    kind = FORMATS.get(path.suffix.lower())
+    if kind is None:
+        shown = f"a {path.suffix} file" if path.suffix else "a file without extension"
+        raise DataError(f"{path}: is {shown}; pass a .csv, .jsonl or .parquet file (the type is read from the name).")
+    columns = columns or Columns()
+    required = (TRAIN_COLUMNS if labelled else TEST_COLUMNS) if competition else None
     last_record_line = 0
     if kind == "csv":
-        header, last_record_line = scan_csv(path, TEST_COLUMNS if competition else None, columns)
-    elif kind == "json":
-        header = _json_header(path)
+        header, last_record_line = scan_csv(path, required, columns)
     else:
-        header = _parquet_header(path)
-    if kind != "csv":  # scan_csv checked a CSV's columns, in load_csv's order
-        _check_named_columns(path, header, columns)
+        header = _json_header(path) if kind == "json" else _parquet_header(path)
+        _check_header(path, header, required, columns)
     extra = tuple(name for name in EXTRA_COLUMNS if name in header and name not in vars(columns).values())
-    return InputFile(path, kind, columns, extra, competition, last_record_line)
+    return InputFile(path, kind, columns, extra, competition, last_record_line, labelled)
 
 
-def _check_named_columns(path: Path, header: list[str], columns: Columns) -> None:
+def _check_header(path: Path, header: list[str], required: tuple[str, ...] | None, columns: Columns) -> None:
+    """A competition file's columns (`required`), or the columns named by the predict CLI's flags."""
+    if required is not None:
+        check_columns(path, header, required)
+        return
     plural = {"id": "ids", "premise": "premises", "hypothesis": "hypotheses"}
     for role, name in vars(columns).items():
         if name not in header:
@@ -189,8 +310,21 @@ def _check_named_columns(path: Path, header: list[str], columns: Columns) -> Non
             )
 
 
-def _csv_lines(path: Path, seen: dict[str, bool]) -> Iterator[str]:
-    """The file's lines, decoded; refuses UTF-16 and invalid UTF-8 with the line, as `data.read_text` does."""
+def check_columns(path: Path, header: list[str], required: tuple[str, ...]) -> None:
+    missing = [c for c in required if c not in header]
+    if not missing:
+        return
+    hint = ""
+    for separator, name in ((";", "';'"), ("\t", "tabs")):
+        if len(header) == 1 and separator in header[0]:
+            hint = f" (the file seems to use {name} as separator; save it with ',')"
+    raise DataError(
+        f"{path}: missing column(s) {', '.join(missing)}{hint}; the header must include {', '.join(required)}."
+    )
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """The file's lines, numbered and decoded; refuses UTF-16 and invalid UTF-8 with the line."""
     with open(path, "rb") as f:
         for number, raw in enumerate(f, start=1):
             if number == 1:
@@ -198,25 +332,33 @@ def _csv_lines(path: Path, seen: dict[str, bool]) -> Iterator[str]:
                     raise DataError(f"{path}: the file is UTF-16; re-save it with UTF-8 encoding.")
                 raw = raw.removeprefix(codecs.BOM_UTF8)
             try:
-                line = raw.decode("utf-8")
+                yield number, raw.decode("utf-8")
             except UnicodeDecodeError:  # "\n" never occurs inside a UTF-8 sequence, so the line number is exact
                 raise DataError(
                     f"{path}: line {number} is not valid UTF-8; re-save the file with UTF-8 encoding."
                 ) from None
-            if line.strip():
-                seen["text"] = True
-                seen["rows"] = seen["rows"] or number > 1
-            yield line
+
+
+def _seen_lines(path: Path, seen: dict[str, bool]) -> Iterator[str]:
+    """`_lines` for the csv module, noting whether the file holds any text, and any after its first line."""
+    for number, line in _lines(path):
+        if line.strip():
+            seen["text"] = True
+            seen["rows"] = seen["rows"] or number > 1
+        yield line
 
 
 def scan_csv(path: Path, required: tuple[str, ...] | None, columns: Columns) -> tuple[list[str], int]:
-    """Read a CSV once, line by line, as `data.load_csv` checks it whole: encoding, header, fields per record.
+    """Read a CSV once, line by line, for what its text must be: encoding, header, fields per record.
+
+    Args:
+        required: the columns of a competition file; None checks the columns named in `columns` instead.
 
     Returns:
         The header and the line where the last record starts.
     """
     seen = {"text": False, "rows": False}
-    reader = csv.reader(_csv_lines(path, seen))
+    reader = csv.reader(_seen_lines(path, seen))
     header: list[str] = []
     start = last_start = 1
     too_many: str | None = None
@@ -240,38 +382,40 @@ def scan_csv(path: Path, required: tuple[str, ...] | None, columns: Columns) -> 
     if not seen["text"]:
         raise DataError(f"{path}: the file is empty; it needs a header line and at least one row.")
     if not seen["rows"]:
-        raise DataError(f"{path}: the file has a header but no rows; add at least one row.")
-    if required is not None:
-        check_columns(path, header, required)
-    else:
-        _check_named_columns(path, header, columns)
+        raise _no_rows(path, "csv")
+    _check_header(path, header, required, columns)
     if too_many is not None:
         raise DataError(too_many)
     return header, last_start
 
 
+def _no_rows(path: Path, kind: str) -> DataError:
+    if kind == "json":
+        return DataError(f"{path}: the file has no rows; write one JSON object per line.")
+    return DataError(f"{path}: the file has a header but no rows; add at least one row.")
+
+
+def _json_object(path: Path, number: int, line: str) -> dict[str, Any]:
+    """Line `number` of a JSON Lines file as the object it must hold."""
+    try:
+        record = json.loads(line.rstrip("\r\n"))  # one line: the column is where the decoder stopped
+    except json.JSONDecodeError as err:
+        raise DataError(
+            f"{path}: line {number} is not valid JSON ({err.msg} at column {err.colno}); write one JSON object per "
+            "line."
+        ) from None
+    if not isinstance(record, dict):
+        raise DataError(f"{path}: line {number} is not a JSON object; write one object per line, e.g. "
+                        '{"id": "1", "premise": "...", "hypothesis": "..."}.')  # fmt: skip
+    return record
+
+
 def _json_header(path: Path) -> list[str]:
-    with open(path, "rb") as f:
-        for number, raw in enumerate(f, start=1):
-            try:
-                line = raw.decode("utf-8-sig")
-            except UnicodeDecodeError:
-                raise DataError(
-                    f"{path}: line {number} is not valid UTF-8; re-save the file with UTF-8 encoding."
-                ) from None
-            if not line.strip():
-                continue
-            try:
-                first = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(
-                    f"{path}: line {number} is not valid JSON ({err.msg}); write one JSON object per line."
-                ) from None
-            if not isinstance(first, dict):
-                raise DataError(f"{path}: line {number} is not a JSON object; write one object per line, e.g. "
-                                '{"id": "1", "premise": "...", "hypothesis": "..."}.')  # fmt: skip
-            return list(first)
-    raise DataError(f"{path}: the file has no rows; write one JSON object per line.")
+    """The keys of the first object, which name the columns as a CSV's header does."""
+    for number, line in _lines(path):
+        if line.strip():
+            return list(_json_object(path, number, line))
+    raise _no_rows(path, "json")
 
 
 def _parquet_header(path: Path) -> list[str]:
@@ -281,58 +425,78 @@ def _parquet_header(path: Path) -> list[str]:
         return list(pq.read_schema(path).names)
     except Exception as err:  # ArrowInvalid, OSError: the file is not Parquet or is cut short
         raise DataError(
-            f"{path}: could not be read as Parquet ({_innermost(err)}); pass a complete Parquet file."
+            f"{path}: could not be read as Parquet ({parser_detail(err)}); pass a complete Parquet file."
         ) from None
 
 
-def check_rows(source: InputFile) -> int:
-    """Check every row as `data.load_csv` does (non-empty id, texts that show something, unique ids); count them.
+def _label_names() -> str:
+    names = [f"{i} ({name})" for i, name in enumerate(LABELS)]
+    return f"{', '.join(names[:-1])} or {names[-1]}"
 
-    The first problem is reported in load_csv's order: empty ids, then empty texts (then, for a competition CSV,
-    empty `lang_abv` and `language`), then repeated ids.
+
+def _row_checks(source: InputFile) -> dict[str, Callable[[str], bool]]:
+    """Column -> whether a value fails, in the order the problems are reported."""
+    checks: dict[str, Callable[[str], bool]] = {"id": operator.not_, "premise": is_blank, "hypothesis": is_blank}
+    if source.competition:
+        checks.update(dict.fromkeys(EXTRA_COLUMNS, operator.not_))
+    if source.labelled:
+        allowed = {str(i) for i in range(len(LABELS))}
+        checks["label"] = lambda value: value not in allowed
+    return checks
+
+
+def check_rows(source: InputFile) -> int:
+    """Check every row (a non-empty id, texts that show something, for a competition file its language columns and
+    labels, unique ids); count them.
+
+    The first problem is reported in that order: empty ids, then empty texts (then empty `lang_abv` and `language`,
+    then labels), then repeated ids.
 
     Raises:
-        DataError: one sentence naming the file, the row and the fix.
+        DataError: one sentence naming the file, the row (the line in JSON Lines), the column and the fix.
     """
-    checked = ["id", "premise", "hypothesis", *(EXTRA_COLUMNS if source.competition else ())]
+    checks = _row_checks(source)
     shown = {"id": source.columns.id, "premise": source.columns.premise, "hypothesis": source.columns.hypothesis}
-    first_empty: dict[str, tuple[int, str]] = {}
+    first_bad: dict[str, tuple[int, str, str]] = {}  # column -> (number, id, value) of its first bad row
     hashes: list[np.ndarray] = []
     rows = 0
-    for chunk in source.chunks(CHECK_ROWS):
+    for chunk, numbers in source.numbered_chunks(CHECK_ROWS):
         ids = chunk["id"]
-        for column in checked:
-            if column not in first_empty:
-                shows_nothing = is_blank if column in ("premise", "hypothesis") else operator.not_
-                empty = next((i for i, value in enumerate(chunk[column]) if shows_nothing(value)), None)
-                if empty is not None:
-                    first_empty[column] = (rows + empty, ids[empty])
+        for column, fails in checks.items():
+            if column not in first_bad:
+                bad = next((i for i, value in enumerate(chunk[column]) if fails(value)), None)
+                if bad is not None:
+                    first_bad[column] = (numbers[bad], ids[bad], chunk[column][bad])
         hashes.append(np.fromiter((hash(value) for value in ids), dtype=np.int64, count=len(ids)))
         rows += len(ids)
     if rows == 0:
-        raise DataError(f"{source.path}: the file has a header but no rows; add at least one row.")
-    for column in checked:
-        if column in first_empty:
-            row, row_id = first_empty[column]
+        raise _no_rows(source.path, source.format)
+    for column in checks:
+        if column in first_bad:
+            number, row_id, value = first_bad[column]
             if column == "id":
-                raise DataError(f"{source.path}: row {row + 1} has an empty id; give every row a unique id.")
+                raise DataError(f"{source.path}: {source.place(number)} has an empty id; give every row a "
+                                "unique id.")  # fmt: skip
+            if column == "label":
+                raise DataError(f"{source.path}: {source.place(number, row_id)} has label {value!r}; labels "
+                                f"must be {_label_names()}.")  # fmt: skip
             raise DataError(
-                f"{source.path}: {_where(row, row_id)} has an empty {shown.get(column, column)}; fill it in or "
-                "remove the row."
+                f"{source.path}: {source.place(number, row_id)} has an empty {shown.get(column, column)}; "
+                "fill it in or remove the row."
             )
     repeat = _first_repeat(source, np.concatenate(hashes))
     if repeat is not None:
-        row, row_id, first = repeat
-        raise DataError(f"{source.path}: {_where(row, row_id)} repeats the id of row {first + 1}; ids must be unique.")
+        (number, row_id), first = repeat
+        raise DataError(
+            f"{source.path}: {source.place(number, row_id)} repeats the id of "
+            f"{source.place(first)}; ids must be unique."
+        )
     return rows
 
 
-def _where(row: int, row_id: str) -> str:
-    return f"row {row + 1} (id {row_id!r})" if row_id else f"row {row + 1}"
-
-
-def _first_repeat(source: InputFile, hashes: np.ndarray) -> tuple[int, str, int] | None:
-    """The first row whose id an earlier row has, with that id and the earlier row; None when ids are unique.
+def _first_repeat(source: InputFile, hashes: np.ndarray) -> tuple[tuple[int, str], int] | None:
+    """The first row whose id an earlier row has, as (its number, the id) and the earlier row's number; None when
+    ids are unique.
 
     Rows whose id hashes collide are read again to compare the ids themselves, so a hash collision is no error.
     """
@@ -342,16 +506,17 @@ def _first_repeat(source: InputFile, hashes: np.ndarray) -> tuple[int, str, int]
     if len(same) == 0:
         return None
     suspects = set(order[same].tolist()) | set(order[same + 1].tolist())
-    ids: dict[int, str] = {}
+    found: dict[int, tuple[int, str]] = {}
     start = 0
-    for chunk in source.chunks(CHECK_ROWS):
-        for i, value in enumerate(chunk["id"], start=start):
+    for chunk, numbers in source.numbered_chunks(CHECK_ROWS):
+        for i, (number, value) in enumerate(zip(numbers, chunk["id"], strict=True), start=start):
             if i in suspects:
-                ids[i] = value
-        start += len(chunk["id"])
+                found[i] = (number, value)
+        start += len(numbers)
     first_seen: dict[str, int] = {}
     for row in sorted(suspects):
-        if ids[row] in first_seen:
-            return row, ids[row], first_seen[ids[row]]
-        first_seen[ids[row]] = row
+        number, value = found[row]
+        if value in first_seen:
+            return (number, value), first_seen[value]
+        first_seen[value] = number
     return None

@@ -16,11 +16,6 @@ import pandas as pd
 from contradiction.errors import UserError
 from contradiction.files import write_json
 
-KILL_AFTER_ENV = "CONTRADICTION_KILL_AFTER_CHUNKS"
-"""For tests of `--resume`: die (no clean-up) once this many chunks are recorded and the next is written unrecorded."""
-
-KILLED_STATUS = 137  # what a shell reports for SIGKILL
-
 
 def partial_path(path: Path) -> Path:
     """Where an output grows while a run is going: the final name plus `.partial`, so it never looks complete."""
@@ -46,8 +41,6 @@ class ChunkedOutputs:
         self.rows_done = 0
         self.chunks_done = 0
         self.counts: dict[str, int] = {}  # a tally the caller keeps with the rows (labels predicted), resumed too
-        kill_after = os.environ.get(KILL_AFTER_ENV)
-        self._kill_after = int(kill_after) if kill_after else None
 
     def start(self, resume: bool) -> int:
         """Continue from the progress file when `resume` and one exists, else start afresh; return rows done.
@@ -97,8 +90,6 @@ class ChunkedOutputs:
                 f.flush()
                 os.fsync(f.fileno())  # on disk before the progress file says so
             self.sizes[target] += len(data)
-        if self._kill_after is not None and self.chunks_done >= self._kill_after:
-            os._exit(KILLED_STATUS)
         self.rows_done += len(frames[0])
         self.chunks_done += 1
         for key, count in (counts or {}).items():
