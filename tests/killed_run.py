@@ -4,6 +4,7 @@ Once `N` chunks are recorded in the progress file, the next one is appended to t
 itself SIGKILL before recording it: no clean-up, as when a machine is lost.
 
     python tests/killed_run.py N --model M --input F --output O ...   # the flags of `python -m contradiction.predict`
+    python tests/killed_run.py N --module contradiction.classify --model M ...   # another command line of outputs
 """
 
 from __future__ import annotations
@@ -30,5 +31,8 @@ def die_after(chunks: int) -> None:
 
 if __name__ == "__main__":
     die_after(int(sys.argv[1]))
-    sys.argv = ["contradiction.predict", *sys.argv[2:]]
-    runpy.run_module("contradiction.predict", run_name="__main__", alter_sys=True)
+    module, flags = "contradiction.predict", sys.argv[2:]
+    if flags[0] == "--module":
+        module, flags = flags[1], flags[2:]
+    sys.argv = [module, *flags]
+    runpy.run_module(module, run_name="__main__", alter_sys=True)

@@ -27,7 +27,10 @@ def macro_f1(matrix: np.ndarray) -> float:
 
 
 def classification_report(
-    labels: Sequence[int], predictions: Sequence[int], languages: Sequence[str] | None = None
+    labels: Sequence[int],
+    predictions: Sequence[int],
+    languages: Sequence[str] | None = None,
+    label_names: Sequence[str] = LABELS,
 ) -> dict:
     """Overall accuracy and macro-F1, the confusion matrix and, with `languages`, the same per language.
 
@@ -35,17 +38,18 @@ def classification_report(
         labels: gold label ids, in dataset order.
         predictions: predicted label ids, in the same order.
         languages: the language of each row, in the same order.
+        label_names: the name of each label id (the NLI labels, or a zero-shot task's own).
     """
     labels = np.asarray(labels)
     predictions = np.asarray(predictions)
     if labels.shape != predictions.shape:
         raise ValueError(f"{len(labels)} labels but {len(predictions)} predictions")
-    matrix = confusion_matrix(labels, predictions)
+    matrix = confusion_matrix(labels, predictions, len(label_names))
     report = {
         "accuracy": float((labels == predictions).mean()) if len(labels) else 0.0,
         "macro_f1": macro_f1(matrix),
         "rows": int(len(labels)),
-        "labels": list(LABELS),
+        "labels": list(label_names),
         "confusion_matrix": matrix.tolist(),
     }
     if languages is not None:
@@ -55,7 +59,7 @@ def classification_report(
         report["per_language"] = {
             str(lang): {
                 "accuracy": float((labels[mask] == predictions[mask]).mean()),
-                "macro_f1": macro_f1(confusion_matrix(labels[mask], predictions[mask])),
+                "macro_f1": macro_f1(confusion_matrix(labels[mask], predictions[mask], len(label_names))),
                 "rows": int(mask.sum()),
             }
             for lang in sorted(set(languages.tolist()))

@@ -53,6 +53,34 @@ class Columns:
     premise: str = "premise"
     hypothesis: str = "hypothesis"
 
+    @property
+    def roles(self) -> dict[str, str]:
+        """Our name of each column (what `InputFile.chunks` calls it) -> the file's name."""
+        return {"id": self.id, "premise": self.premise, "hypothesis": self.hypothesis}
+
+
+@dataclass(frozen=True)
+class TextColumns:
+    """A file of single texts (zero-shot classification): the id and text columns, and optionally a column of gold
+    labels, each of which must be one of `label_values`."""
+
+    id: str = "id"
+    text: str = "text"
+    label: str | None = None
+    label_values: tuple[str, ...] = ()
+
+    @property
+    def roles(self) -> dict[str, str]:
+        roles = {"id": self.id, "text": self.text}
+        return roles | {"label": self.label} if self.label is not None else roles
+
+    def label_problem(self, value: str) -> str | None:
+        """Why a gold label cannot be scored (None when it is one of the candidate labels)."""
+        if value in self.label_values:
+            return None
+        return (f"has label {value!r} in column {self.label!r}, which is not one of the candidate labels "
+                f"({', '.join(self.label_values)}); use one of them, or leave --label_column out")  # fmt: skip
+
 
 @dataclass(frozen=True)
 class InputFile:
@@ -61,7 +89,7 @@ class InputFile:
 
     path: Path
     format: str
-    columns: Columns
+    columns: Columns | TextColumns
     extra: tuple[str, ...]  # those of EXTRA_COLUMNS the file has
     competition: bool
     last_record_line: int = 0  # CSV only: where the last record starts, for the unclosed-quote message
@@ -70,12 +98,12 @@ class InputFile:
     @property
     def source_columns(self) -> list[str]:
         label = ["label"] if self.labelled else []
-        return [self.columns.id, self.columns.premise, self.columns.hypothesis, *self.extra, *label]
+        return [*self.columns.roles.values(), *self.extra, *label]
 
     @property
     def our_columns(self) -> list[str]:
         """The names `chunks` gives the source columns."""
-        return ["id", "premise", "hypothesis", *self.extra, *(["label"] if self.labelled else [])]
+        return [*self.columns.roles, *self.extra, *(["label"] if self.labelled else [])]
 
     def chunks(self, chunk_size: int, skip_rows: int = 0) -> Iterator[dict[str, list[str]]]:
         """The rows from `skip_rows` on, `chunk_size` at a time, as stripped text under our column names
@@ -120,7 +148,7 @@ class InputFile:
 
     def _json_batches(self, size: int) -> Iterator[dict[Any, list[Any]]]:
         keys = list(dict.fromkeys(self.source_columns))
-        required = set(keys) if self.competition else {self.columns.id, self.columns.premise, self.columns.hypothesis}
+        required = set(keys) if self.competition else set(self.columns.roles.values())
         batch: dict[Any, list[Any]] = {key: [] for key in [*keys, _LINE]}
         for number, line in _lines(self.path):
             if not line.strip():
@@ -291,7 +319,7 @@ def _open(path: Path, columns: Columns | None, competition: bool, labelled: bool
     else:
         header = _json_header(path) if kind == "json" else _parquet_header(path)
         _check_header(path, header, required, columns)
-    extra = tuple(name for name in EXTRA_COLUMNS if name in header and name not in vars(columns).values())
+    extra = tuple(name for name in EXTRA_COLUMNS if name in header and name not in columns.roles.values())
     return InputFile(path, kind, columns, extra, competition, last_record_line, labelled)
 
 
@@ -300,8 +328,8 @@ def _check_header(path: Path, header: list[str], required: tuple[str, ...] | Non
     if required is not None:
         check_columns(path, header, required)
         return
-    plural = {"id": "ids", "premise": "premises", "hypothesis": "hypotheses"}
-    for role, name in vars(columns).items():
+    plural = {"id": "ids", "premise": "premises", "hypothesis": "hypotheses", "text": "texts", "label": "gold labels"}
+    for role, name in columns.roles.items():
         if name not in header:
             shown = ", ".join(header[:12]) + (", ..." if len(header) > 12 else "")
             raise DataError(
@@ -436,7 +464,10 @@ def _label_names() -> str:
 
 def _row_checks(source: InputFile) -> dict[str, Callable[[str], bool]]:
     """Column -> whether a value fails, in the order the problems are reported."""
-    checks: dict[str, Callable[[str], bool]] = {"id": operator.not_, "premise": is_blank, "hypothesis": is_blank}
+    checks: dict[str, Callable[[str], bool]] = {"id": operator.not_}
+    checks.update({role: is_blank for role in source.columns.roles if role in ("premise", "hypothesis", "text")})
+    if "label" in source.columns.roles:  # a text file's gold labels
+        checks["label"] = lambda value: source.columns.label_problem(value) is not None
     if source.competition:
         checks.update(dict.fromkeys(EXTRA_COLUMNS, operator.not_))
     if source.labelled:
@@ -456,7 +487,7 @@ def check_rows(source: InputFile) -> int:
         DataError: one sentence naming the file, the row (the line in JSON Lines), the column and the fix.
     """
     checks = _row_checks(source)
-    shown = {"id": source.columns.id, "premise": source.columns.premise, "hypothesis": source.columns.hypothesis}
+    shown = source.columns.roles
     first_bad: dict[str, tuple[int, str, str]] = {}  # column -> (number, id, value) of its first bad row
     hashes: list[np.ndarray] = []
     rows = 0
@@ -477,6 +508,9 @@ def check_rows(source: InputFile) -> int:
             if column == "id":
                 raise DataError(f"{source.path}: {source.place(number)} has an empty id; give every row a "
                                 "unique id.")  # fmt: skip
+            if column == "label" and not source.labelled:
+                problem = source.columns.label_problem(value)
+                raise DataError(f"{source.path}: {source.place(number, row_id)} {problem}.")
             if column == "label":
                 raise DataError(f"{source.path}: {source.place(number, row_id)} has label {value!r}; labels "
                                 f"must be {_label_names()}.")  # fmt: skip
