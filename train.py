@@ -36,6 +36,7 @@ from transformers import (
 from contradiction.cli import run_main
 from contradiction.errors import UserError
 from contradiction.files import write_json
+from contradiction.inference.model_folder import DATA_REPORT_FILE, EVAL_RESULTS_FILE
 from contradiction.labels import ID2LABEL, LABEL2ID, NUM_LABELS
 from contradiction.tiny import build_tiny_model
 from contradiction.training.arguments import TINY_MODEL, parse_args, resolve_checkpoint, resolved_recipe, save_recipe
@@ -146,9 +147,9 @@ def main(argv: list[str] | None = None) -> None:
         recipe = resolved_recipe(model_args, data_args, training_args)
         recipe["push_to_hub"] = push
         save_recipe(recipe, out)
-        write_json(out / "eval_results.json", report)
+        write_json(out / EVAL_RESULTS_FILE, report)
         if data_report:
-            write_json(out / "data_report.json", data_report)
+            write_json(out / DATA_REPORT_FILE, data_report)
         save_plots(report, out)
         name = training_args.hub_model_id or out.name
         write_card(report, recipe, data_report, out, name)

@@ -27,6 +27,16 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", sample_sentences(SAMPLE_DIR), seed=0)
 
 
+@pytest.fixture
+def offline_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty Hugging Face cache (returned) with HF_HUB_OFFLINE=1: a Hub id is looked up there and nowhere else."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    return tmp_path / "hub"
+
+
 @pytest.fixture(scope="session")
 def smoke_run(tiny_model_dir, tmp_path_factory) -> Path:
     """A model trained by train.py (configs/smoke.yaml, 8 steps on the sample data): its folder has the

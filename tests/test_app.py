@@ -150,6 +150,11 @@ def test_analyze_returns_the_languages_and_the_models_record_in_them(
     assert any("the model is unsure" in note for note in answer["notes"]) == low
 
 
+def test_the_app_serves_at_the_length_the_model_was_trained_with(client: Client, predictor: Predictor) -> None:
+    answer = client.predict("A man is sleeping.", "Nobody is asleep.", api_name="/analyze")
+    assert answer["max_length"] == predictor.max_length == 64  # configs/smoke.yaml's max_seq_length
+
+
 def test_analyze_says_when_a_language_is_untrained_or_the_pair_is_mixed(client: Client) -> None:
     italian = client.predict(
         "La biblioteca comunale resta chiusa tutto il mese di agosto per lavori.",

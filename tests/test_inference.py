@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hub_cache import fake_hub_cache
 
 from contradiction.inference.loading import ModelLoadError, map_labels
 from contradiction.inference.options import PredictorOptions, resolve_dtype
@@ -336,28 +337,9 @@ HUB_REPO = "contradiction-tests/tiny-nli"
 
 
 def _fake_hub_cache(tiny_model_dir: Path, cache: Path, files: list[str]) -> None:
-    """The layout huggingface_hub keeps downloads in, holding the tiny model's `files` as HUB_REPO's main revision."""
-    revision = "0" * 40
-    repo = cache / f"models--{HUB_REPO.replace('/', '--')}"
-    snapshot = repo / "snapshots" / revision
-    snapshot.mkdir(parents=True)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(revision, encoding="utf-8")
-    for name in files:
-        target = snapshot / name
-        if (tiny_model_dir / name).is_file():
-            shutil.copy(tiny_model_dir / name, target)
-        else:
-            target.write_text("{}", encoding="utf-8")
-
-
-@pytest.fixture
-def offline_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    import huggingface_hub.constants
-
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
-    return tmp_path / "hub"
+    """The tiny model's `files` (an empty JSON object where it has no such file) as HUB_REPO's main revision."""
+    present = {name: tiny_model_dir / name if (tiny_model_dir / name).is_file() else "{}" for name in files}
+    fake_hub_cache(cache, HUB_REPO, present)
 
 
 def test_a_hub_model_that_native_runs_is_read_from_the_cache(tiny_model_dir, offline_hub, pairs) -> None:

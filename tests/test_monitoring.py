@@ -128,7 +128,7 @@ def test_database_path_defaults_to_the_data_folder(monkeypatch, tmp_path: Path) 
     assert default_db_path() == tmp_path / "monitoring.sqlite"
 
 
-def test_training_mix_from_the_model_folder(tmp_path: Path) -> None:
+def test_training_mix_from_the_model_folder(tmp_path: Path, offline_hub: Path) -> None:
     report = {"counts": {"train": {"English": {"entailment": 6, "neutral": 2}, "French": {"contradiction": 2}}}}
     (tmp_path / "data_report.json").write_text(json.dumps(report), encoding="utf-8")
     mix, source = training_label_mix(tmp_path)
@@ -310,7 +310,7 @@ def test_a_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
     assert len(rows(path)) == 10
 
 
-def test_training_language_mix_from_the_data_report(tmp_path: Path) -> None:
+def test_training_language_mix_from_the_data_report(tmp_path: Path, offline_hub: Path) -> None:
     report = {  # the shape train.py writes: language names per split, extra sources with codes
         "counts": {
             "train": {

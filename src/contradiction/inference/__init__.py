@@ -1,7 +1,10 @@
 """The inference stage: a model (local folder or Hub id) turned into probabilities for pairs of texts.
 
 - `loading`: which model, where from, and the one-sentence errors when it cannot be served;
-- `options`: how it runs (`PredictorOptions`: length, batch, precision, threads, engine);
+- `model_folder`: what train.py wrote beside the model (record per language, calibration, training mix, recipe
+  length), read from a local folder or a Hub repository by one rule;
+- `options`: how it runs (`PredictorOptions`: length, batch, precision, threads, engine), the flags of every command
+  line that loads a model, and the CPU-thread rule training follows too;
 - `native`: BERT-family classifiers in plain torch; `tokenizer`: XLM-R's tokenizer read straight into `tokenizers`;
 - `predictor`: `Predictor`, many pairs in, probabilities in our label order out;
 - `tables`, `outputs`: the prediction tables and the chunked, resumable output files;

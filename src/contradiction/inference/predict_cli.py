@@ -14,7 +14,7 @@ Rows go through in chunks (`--chunk_size`); each finished chunk is appended to `
 from __future__ import annotations
 
 import argparse
-import os
+import dataclasses
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,7 +26,7 @@ from contradiction.cli import USER_ERROR_STATUS
 from contradiction.data.pairs import Columns, check_rows, open_input
 from contradiction.errors import UserError
 from contradiction.inference.loading import ModelLoadError, resolve_model
-from contradiction.inference.options import PredictorOptions, add_run_flags, resolve_dtype
+from contradiction.inference.options import add_options_flags, cpu_threads, options_from_flags, resolve_dtype
 from contradiction.inference.outputs import ChunkedOutputs, input_identity
 from contradiction.inference.predictor import Predictor
 from contradiction.inference.tables import chunk_table, submission
@@ -46,7 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "write the Kaggle submission (id,prediction with 0=entailment, 1=neutral, 2=contradiction). Run it under "
         "`accelerate launch` to share the rows among several processes.",
     )
-    parser.add_argument("--model", help="local model folder or Hub id (default: $MODEL_ID, else a public NLI model)")
+    add_options_flags(parser)
     parser.add_argument(
         "--input",
         required=True,
@@ -57,7 +57,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--id_column", help="the input column that holds the ids (default: id)")
     parser.add_argument("--premise_column", help="the input column that holds the premises (default: premise)")
     parser.add_argument("--hypothesis_column", help="the input column that holds the hypotheses (default: hypothesis)")
-    parser.add_argument("--batch_size", type=int, default=64, help="pairs per forward pass (default 64)")
     parser.add_argument(
         "--chunk_size",
         type=int,
@@ -70,16 +69,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="continue the run whose <output>.progress.json is there (with the same settings); else start afresh",
     )
-    parser.add_argument(
-        "--max_length", type=int, default=256, help="tokens per pair; longer pairs are cut (default 256)"
-    )
-    parser.add_argument(
-        "--num_threads",
-        type=int,
-        help="CPU threads for torch per process (default: torch's choice; under accelerate launch, the cores "
-        "divided among the processes)",
-    )
-    add_run_flags(parser)
     return parser.parse_args(argv)
 
 
@@ -102,14 +91,6 @@ def _columns(args: argparse.Namespace) -> Columns | None:
     if args.id_column is None and args.premise_column is None and args.hypothesis_column is None:
         return None
     return Columns(args.id_column or "id", args.premise_column or "premise", args.hypothesis_column or "hypothesis")
-
-
-def _cpu_threads(args: argparse.Namespace, state: PartialState) -> int | None:
-    """Threads per process: the cores shared out when several processes run on the CPU (`accelerate launch`
-    sets OMP_NUM_THREADS=1, which would leave cores idle); one process keeps torch's default."""
-    if args.num_threads is not None or state.device.type != "cpu" or state.num_processes == 1:
-        return args.num_threads
-    return max(1, (os.cpu_count() or 1) // state.num_processes)
 
 
 def on_main_process(state: PartialState, work: Callable[[], T]) -> T:
@@ -200,27 +181,22 @@ def main(argv: list[str] | None = None) -> None:
 def _predict(args: argparse.Namespace, state: PartialState) -> None:
     from tqdm.auto import tqdm
 
-    options = PredictorOptions(
-        max_length=args.max_length,
-        batch_size=args.batch_size,
-        num_threads=_cpu_threads(args, state),
-        fast=not args.no_fast,
-        device=str(state.device),
-        engine=args.engine,
-    )
+    threads = cpu_threads(args.num_threads, state.num_processes, state.device.type)
+    options = options_from_flags(args, num_threads=threads, device=str(state.device))
     outputs = _check_outputs(args)
     source = open_input(args.input, _columns(args))
     total = on_main_process(state, lambda: check_rows(source))  # a bad row fails here, before the model loads
 
     # --- where to start: afresh, or where the progress file says a killed run stopped
     model = resolve_model(args.model)
+    options = dataclasses.replace(options, max_length=options.length_for(model))  # the model's own, unless told
     settings = {
         "input": input_identity(source.path),
         "columns": [source.columns.id, source.columns.premise, source.columns.hypothesis],
         "--model": str(Path(model).resolve()) if Path(model).is_dir() else model,
         "--chunk_size": args.chunk_size,
         "--batch_size": args.batch_size,
-        "--max_length": args.max_length,
+        "--max_length": options.max_length,
         "precision": resolve_dtype(options.fast, options.device),
         "--engine": args.engine,
         "--probabilities": str(outputs["--probabilities"].resolve()) if "--probabilities" in outputs else None,

@@ -34,6 +34,9 @@ ProgressCallback = Callable[[int, int], None]
 class Predictor:
     """An NLI classifier and its tokenizer: many pairs in, probabilities in our label order out.
 
+    `max_length` is the tokens per pair in use: `options.max_length`, else the model's own training length (its
+    `recipe.yaml`), else 256, and never more than the tokenizer allows.
+
     Thread-safe: one lock serialises tokenization and forward passes, since a fast tokenizer must not be
     used from two threads at once (and two forward passes on the same CPU cores only compete).
     """
@@ -44,8 +47,8 @@ class Predictor:
         self.name = name
         self.options = options or PredictorOptions()
         self.label_index = map_labels(model.config.id2label, name)
-        model_max = getattr(tokenizer, "model_max_length", None) or self.options.max_length
-        self.max_length = min(self.options.max_length, model_max)
+        length = self.options.length_for(name)  # unless told, the length the model was trained with
+        self.max_length = min(length, getattr(tokenizer, "model_max_length", None) or length)
         self._lock = threading.Lock()
 
     @classmethod

@@ -6,6 +6,7 @@ Prometheus metrics at `/metrics`; every prediction recorded in a SQLite database
 """
 
 import argparse
+import dataclasses
 import os
 from collections.abc import Callable
 
@@ -13,7 +14,8 @@ import gradio as gr
 
 from contradiction.errors import UserError
 from contradiction.inference.loading import ModelLoadError, resolve_model
-from contradiction.inference.options import PredictorOptions, add_run_flags
+from contradiction.inference.model_folder import ModelFolder
+from contradiction.inference.options import COMMAND_LINE_OPTIONS, add_options_flags, cpu_threads, options_from_flags
 from contradiction.inference.predictor import Predictor
 from contradiction.serving.limits import LIMIT_ENV, Limits
 from contradiction.serving.monitoring.drift import training_label_mix, training_language_mix
@@ -42,6 +44,10 @@ def launch(demo: gr.Blocks, limits: Limits, monitor: Monitor, **kwargs) -> tuple
     )
 
 
+APP_OPTIONS = tuple(name for name in COMMAND_LINE_OPTIONS if name != "batch_size")
+"""The app's batches are the scheduler's (single pairs together, `--chunk_size` for bulk work), not `--batch_size`."""
+
+
 def _env_default(name: str, fallback: str) -> str:
     return os.environ.get(name) or fallback
 
@@ -65,14 +71,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="app.py", description="Serve a multilingual NLI model as a web page and an API (Gradio)."
     )
-    parser.add_argument(
-        "--model",
-        help="local model folder or Hub id (default: $MODEL_ID, else a public multilingual NLI model)",
-    )
+    add_options_flags(parser, APP_OPTIONS)
     parser.add_argument("--host", help="address to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default: $GRADIO_SERVER_PORT or 7860)")
-    parser.add_argument("--max_length", type=int, default=256, help="tokens per pair; longer are cut (default 256)")
-    parser.add_argument("--num_threads", type=int, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument(
         "--chunk_size",
         type=_positive(int),
@@ -80,7 +81,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="pairs per forward pass of CSV files and /predict_batch calls: the longest a single pair waits "
         f"behind them (default {CHUNK_SIZE}, docs/benchmarks.md)",
     )
-    add_run_flags(parser)
     limits = parser.add_argument_group("limits (a request over a limit is refused with one sentence)")
     defaults = Limits()
     helps = {
@@ -131,8 +131,11 @@ def main(argv: list[str] | None = None) -> None:
     of these fails), then serve."""
     args = parse_args(argv)
     limits = Limits(args.max_chars, args.max_pairs, args.max_rows, args.max_upload_mb)
+    options = options_from_flags(args, num_threads=cpu_threads(args.num_threads))
     model = resolve_model(args.model)
-    mix, source = training_label_mix(model)
+    folder = ModelFolder(model)  # what train.py wrote beside the model: read once for monitoring, page and length
+    options = dataclasses.replace(options, max_length=options.length_for(folder))
+    mix, source = training_label_mix(folder)
     # settings are checked before the database file is created
     monitor = Monitor(
         None,
@@ -141,25 +144,21 @@ def main(argv: list[str] | None = None) -> None:
         args.drift_threshold,
         args.drift_window,
         args.low_confidence,
-        training_languages=training_language_mix(model),
+        training_languages=training_language_mix(folder),
     )
     if args.monitor_db.lower() != "none":
         monitor.log = PredictionLog(args.monitor_db, log_texts=args.log_texts)
     log = monitor.log
     print(f"loading {model}", flush=True)
     try:
-        predictor = Predictor.from_pretrained(
-            model,
-            PredictorOptions(
-                max_length=args.max_length, num_threads=args.num_threads, fast=not args.no_fast, engine=args.engine
-            ),
-        )
+        predictor = Predictor.from_pretrained(model, options)
     except ModelLoadError as err:
         raise err.with_flags("--model PATH_OR_ID or MODEL_ID") from None
     if log is not None:
         texts = "with" if args.log_texts else "without"
         print(f"recording predictions ({texts} their texts) in {log.path}", flush=True)
-    demo = build_demo(predictor, limits, monitor, chunk_size=args.chunk_size)
+    print(f"serving at {predictor.max_length} tokens per pair (--max_length)", flush=True)
+    demo = build_demo(predictor, limits, monitor, chunk_size=args.chunk_size, record=folder.record)
     try:
         launch(demo, limits, monitor, server_name=args.host, server_port=args.port)
     except OSError as err:  # the port is taken, or the address is not this machine's

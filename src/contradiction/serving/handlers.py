@@ -1,20 +1,18 @@
 """What the app's buttons and API endpoints call: checks, the model through the scheduler, monitoring.
 
-The page layout is in `page.py`; this module holds the request handlers and what the model folder says about the
-model (its validation record per language, whether it is calibrated).
+The page layout is in `page.py`; this module holds the request handlers and what they say about the model's record
+(`ModelRecord`, read from its folder by `inference.model_folder`: validation accuracy per language, calibration).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import shutil
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import CancelledError
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import gradio as gr
@@ -22,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from contradiction.data.competition import DataError, load_csv
+from contradiction.inference.model_folder import ModelRecord
 from contradiction.inference.tables import PROB_COLUMNS, TABLE_COLUMNS, chunk_table, submission, write_csvs
 from contradiction.labels import LABELS
 from contradiction.languages import LanguageDetector, language_name
@@ -43,50 +42,6 @@ MODEL_FAILED = "The model failed on this request; try again, and tell the operat
 
 def as_dict(row: Iterable[float]) -> dict[str, float]:
     return {label: float(p) for label, p in zip(LABELS, row, strict=True)}
-
-
-@dataclass(frozen=True)
-class ModelRecord:
-    """What `train.py` wrote beside the model: validation accuracy per language and the calibration."""
-
-    per_language: dict[str, dict] = field(default_factory=dict)  # code -> accuracy, rows, language (name)
-    temperature: float | None = None  # None: not calibrated, or not known
-
-    @property
-    def known(self) -> bool:
-        return bool(self.per_language)
-
-    @property
-    def calibrated(self) -> bool:
-        return self.temperature is not None
-
-    @classmethod
-    def read(cls, model: str | Path) -> ModelRecord:
-        """From the model folder's `eval_results.json` (or the Hub repository's); empty when there is none."""
-        path = Path(model).expanduser() / "eval_results.json"
-        if not path.is_file() and not Path(model).expanduser().exists():
-            path = _hub_file(str(model), "eval_results.json")
-        try:
-            results = json.loads(path.read_text(encoding="utf-8")) if path is not None else {}
-            per_language = {
-                code: {"accuracy": float(v["accuracy"]), "rows": int(v["rows"]), "language": v.get("language")}
-                for code, v in results.get("per_language", {}).items()
-            }
-            temperature = (results.get("calibration") or {}).get("temperature")
-            return cls(per_language, float(temperature) if temperature is not None else None)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
-            logger.warning("ignoring %s: %s", path, err)
-            return cls()
-
-
-def _hub_file(repo_id: str, filename: str) -> Path | None:
-    """A file of a Hub model repository (cached, or downloaded unless offline); None when there is none."""
-    try:
-        from huggingface_hub import hf_hub_download
-
-        return Path(hf_hub_download(repo_id, filename))
-    except Exception:  # not a Hub id, no such file, offline: the page then shows the languages only
-        return None
 
 
 def language_notes(
@@ -234,7 +189,8 @@ class Handlers:
 
     def analyze(self, premise: str, hypothesis: str) -> dict:
         """One pair in full: label, the three probabilities, the languages seen, the model's record in the
-        premise's language (when its folder has eval_results.json), whether it is calibrated, and notes."""
+        premise's language (when its folder has eval_results.json), whether it is calibrated, the tokens per pair
+        it reads (`max_length`: longer pairs are cut), and notes."""
         row, premise_lang, hypothesis_lang = self._one_pair("analyze", premise, hypothesis)
         known, notes = language_notes(
             premise_lang, hypothesis_lang, self.record, float(row.max()), self.monitor.low_confidence
@@ -248,6 +204,7 @@ class Handlers:
             "trained_languages": sorted(self.record.per_language) or None,
             "calibrated": self.record.calibrated,
             "temperature": self.record.temperature,
+            "max_length": getattr(self.scheduler.predictor, "max_length", None),
             "notes": notes,
         }
 

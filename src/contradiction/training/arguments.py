@@ -16,10 +16,10 @@ from transformers import HfArgumentParser, TrainingArguments
 
 from contradiction.data.extra import DEDUP_MODES, check_specs
 from contradiction.errors import UserError
+from contradiction.inference.model_folder import RECIPE_FILE
 
 TINY_MODEL = "tiny-xlmr"
 
-RECIPE_FILE = "recipe.yaml"
 
 PREPARED_DATA_DIR = "data"
 
@@ -45,8 +45,8 @@ class ModelArguments:
     cpu_threads: int | None = field(
         default=None,
         metadata={
-            "help": "Torch threads per process when training on CPU; default the cores divided by the processes "
-            "(accelerate launch otherwise leaves one thread per process)."
+            "help": "Torch threads per process; default on CPU the cores divided by the processes "
+            "(accelerate launch otherwise leaves one thread per process), else torch's choice."
         },
     )
     freeze_embeddings: bool = field(

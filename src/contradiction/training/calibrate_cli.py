@@ -12,7 +12,6 @@ calibrated for every consumer; its labels are the same as the original's. Its `e
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import time
 from pathlib import Path
@@ -23,13 +22,17 @@ from contradiction.data.competition import DataError, load_csv, load_prepared
 from contradiction.errors import UserError
 from contradiction.files import write_json
 from contradiction.inference.loading import _load_error, _resolve_source
-from contradiction.inference.options import PredictorOptions
+from contradiction.inference.model_folder import DATA_REPORT_FILE, EVAL_RESULTS_FILE, RECIPE_FILE, ModelFolder
+from contradiction.inference.options import add_options_flags, options_from_flags
 from contradiction.inference.predictor import Predictor
 from contradiction.labels import NUM_LABELS
 from contradiction.training.calibration import calibrate, check_folded
 
 # files of a train.py folder that describe the model and stay true after calibration
-KEPT_FILES = ("README.md", "recipe.yaml", "data_report.json", "confusion_matrix.png", "per_language_accuracy.png")
+KEPT_FILES = ("README.md", RECIPE_FILE, DATA_REPORT_FILE, "confusion_matrix.png", "per_language_accuracy.png")
+
+CALIBRATE_OPTIONS = ("max_length", "batch_size")
+"""Calibration runs the model as saved (float32, in transformers), since the temperature is folded into it."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -38,13 +41,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Fit one temperature on held-out labelled pairs and write a copy of the model with it "
         "folded into the classifier's last layer (calibrated probabilities, same labels).",
     )
-    parser.add_argument("--model", required=True, help="model folder or Hub id of a 3-label NLI classifier")
+    add_options_flags(parser, CALIBRATE_OPTIONS, model_required=True)
     parser.add_argument(
         "--data", required=True, help="labelled competition CSV, or a data_prep.py folder (its validation split)"
     )
     parser.add_argument("--output_dir", required=True, help="new folder for the calibrated copy")
-    parser.add_argument("--max_length", type=int, default=128, help="tokens per pair (default 128, as train.py)")
-    parser.add_argument("--batch_size", type=int, default=64, help="pairs per forward pass (default 64)")
     return parser.parse_args(argv)
 
 
@@ -80,9 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as err:
         raise _load_error(source, local, err).with_flags("--model") from None
     # float32, as saved; the predictor refuses a head whose labels are not our three
-    predictor = Predictor(
-        model, tokenizer, source, PredictorOptions(max_length=args.max_length, batch_size=args.batch_size)
-    )
+    predictor = Predictor(model, tokenizer, source, options_from_flags(args))  # the model's own length, unless told
     ours = predictor.label_index  # our label i is the model's output ours[i]
 
     start = time.perf_counter()
@@ -98,30 +97,23 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    results = {}
-    if local:
-        for name in KEPT_FILES:
-            if (Path(source) / name).is_file():
-                shutil.copy2(Path(source) / name, out / name)
-        previous = Path(source) / "eval_results.json"
-        if previous.is_file():
-            results = json.loads(previous.read_text(encoding="utf-8"))
+    folder = ModelFolder(source)  # a local folder's files, or the Hub repository's
+    for name in KEPT_FILES:
+        if (kept := folder.path(name)) is not None:
+            shutil.copy2(kept, out / name)
+    results = folder.read(EVAL_RESULTS_FILE) or {}
     if "calibration" in results:  # a second temperature multiplies the first
         earlier = results["calibration"]
         report["temperature_total"] = earlier.get("temperature_total", earlier["temperature"]) * report["temperature"]
     results["calibration"] = report
-    write_json(out / "eval_results.json", results)
+    write_json(out / EVAL_RESULTS_FILE, results)
     from contradiction.training.card import RELIABILITY_PNG, save_reliability_diagram, write_card
 
     save_reliability_diagram(report, out / RELIABILITY_PNG)
-    if (out / "recipe.yaml").is_file() and "per_language" in results:  # a train.py card: add its Calibration section
-        import yaml
-
-        recipe = yaml.safe_load((out / "recipe.yaml").read_text(encoding="utf-8"))
-        data_report = (
-            json.loads((out / "data_report.json").read_text()) if (out / "data_report.json").is_file() else None
-        )
-        write_card(results, recipe, data_report, out, out.name)
+    copy = ModelFolder(out)
+    recipe = copy.read(RECIPE_FILE)
+    if recipe is not None and "per_language" in results:  # a train.py card: add its Calibration section
+        write_card(results, recipe, copy.read(DATA_REPORT_FILE), out, out.name)
     before, after = report["before"], report["after"]
     print(
         f"T = {report['temperature']:.3f} fitted on {report['rows']} pairs ({split}) in "

@@ -13,6 +13,7 @@ from transformers import Trainer, TrainingArguments
 from contradiction.data.competition import load_prepared, prepare, save_prepared
 from contradiction.data.extra import ExtraOptions, build_extra, format_extra_report
 from contradiction.errors import UserError
+from contradiction.inference.options import cpu_threads
 from contradiction.labels import NUM_LABELS
 from contradiction.metrics import classification_report, flat_metrics
 from contradiction.training.arguments import PREPARED_DATA_DIR, DataArguments, ModelArguments
@@ -31,13 +32,14 @@ def freeze_word_embeddings(model) -> int:
 
 
 def set_cpu_threads(model_args: ModelArguments, args: TrainingArguments) -> None:
-    """Use every core on CPU: `accelerate launch` sets OMP_NUM_THREADS=1, which halves speed on 2 cores."""
+    """Torch threads per process by the rule prediction follows too (`inference.options.cpu_threads`): every core
+    on the CPU, shared among the processes, where `accelerate launch`'s OMP_NUM_THREADS=1 would halve the speed."""
     import torch
 
-    if torch.cuda.is_available() and not args.use_cpu:
-        return
-    threads = model_args.cpu_threads or max(1, (os.cpu_count() or 1) // max(1, args.world_size))
-    torch.set_num_threads(threads)
+    device = "cuda" if torch.cuda.is_available() and not args.use_cpu else "cpu"
+    threads = cpu_threads(model_args.cpu_threads, args.world_size, device)
+    if threads is not None:
+        torch.set_num_threads(threads)
 
 
 def load_data(data_args: DataArguments, args: TrainingArguments) -> tuple[DatasetDict, dict | None]:

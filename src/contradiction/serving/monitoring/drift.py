@@ -1,17 +1,15 @@
-"""The training data's label and premise-language mix (from the model folder), and the distance of the live mix
-from it.
+"""The training data's label and premise-language mix (from the model folder, `inference.model_folder`), and the
+distance of the live mix from it.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
+from contradiction.inference.model_folder import ModelFolder
 from contradiction.labels import LABELS
 from contradiction.languages import COMPETITION_LANGUAGES, OTHER_LANGUAGES
 
@@ -23,33 +21,16 @@ MIN_DRIFT_PREDICTIONS = 100  # fewer recent predictions than this say too little
 MIN_LANGUAGE_DRIFT_PREDICTIONS = 500
 
 
-def training_label_mix(model: str | Path | None) -> tuple[dict[str, float], str]:
+def training_label_mix(model: str | Path | ModelFolder | None) -> tuple[dict[str, float], str]:
     """The label mix the model was trained on, and where it comes from.
 
-    Read from the model folder's `data_report.json` (train split, written by train.py), else from the
-    validation labels in `eval_results.json` (its confusion matrix), else uniform.
+    Read from the model's `data_report.json` (train split, written by train.py), else from the validation labels
+    in `eval_results.json` (its confusion matrix), else uniform; a Hub model's files as a local folder's.
     """
-    folder = Path(model) if model is not None else None
-    if folder is not None and folder.is_dir():
-        try:
-            report = json.loads((folder / "data_report.json").read_text(encoding="utf-8"))
-            counts = {label: 0 for label in LABELS}
-            for per_label in report["counts"]["train"].values():
-                for label, n in per_label.items():
-                    if label in counts:
-                        counts[label] += int(n)
-            if sum(counts.values()) > 0:
-                return _shares(counts), f"{folder / 'data_report.json'} (train split)"
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            pass
-        try:
-            results = json.loads((folder / "eval_results.json").read_text(encoding="utf-8"))
-            rows = np.asarray(results["confusion_matrix"], dtype=float).sum(axis=1)
-            if rows.shape == (len(LABELS),) and rows.sum() > 0:
-                return _shares(dict(zip(LABELS, rows, strict=True))), f"{folder / 'eval_results.json'} (validation)"
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-    return {label: 1 / len(LABELS) for label in LABELS}, "uniform (the model folder has no data report)"
+    found = ModelFolder.of(model).label_counts() if model is not None else None
+    if found is None:
+        return {label: 1 / len(LABELS) for label in LABELS}, "uniform (the model folder has no data report)"
+    return _shares(found.counts), found.source
 
 
 @dataclass(frozen=True)
@@ -80,24 +61,16 @@ def language_code(language: str) -> str:
     return _CODES.get(key, key)
 
 
-def training_language_mix(model: str | Path | None) -> TrainingLanguages | None:
+def training_language_mix(model: str | Path | ModelFolder | None) -> TrainingLanguages | None:
     """The language mix of the model's training data (train split, from `data_report.json`), or None where the
-    model has no data report (a Hub model, or one trained elsewhere)."""
-    folder = Path(model) if model is not None else None
-    if folder is None or not folder.is_dir():
+    model has no data report (one trained elsewhere)."""
+    found = ModelFolder.of(model).language_counts() if model is not None else None
+    if found is None:
         return None
-    path = folder / "data_report.json"
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-        counts: Counter[str] = Counter()
-        for language, per_label in report["counts"]["train"].items():
-            counts[language_code(language)] += sum(int(n) for n in per_label.values())
-        extra = {language_code(code) for source in report.get("extra_data", []) for code in source.get("languages", {})}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
-    if sum(counts.values()) <= 0:
-        return None
-    return TrainingLanguages(_mix(counts), f"{path} (train split)", frozenset(extra))
+    counts: Counter[str] = Counter()
+    for language, n in found.counts.items():
+        counts[language_code(language)] += n
+    return TrainingLanguages(_mix(counts), found.source, frozenset(language_code(code) for code in found.extra))
 
 
 def _shares(counts: Mapping[str, float]) -> dict[str, float]:
