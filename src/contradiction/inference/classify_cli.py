@@ -13,18 +13,17 @@ accuracy and macro-F1, overall and per language (`lang_abv`).
 from __future__ import annotations
 
 import argparse
-import sys
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from contradiction.cli import USER_ERROR_STATUS
 from contradiction.data.pairs import TextColumns, check_rows, open_input
 from contradiction.errors import UserError
-from contradiction.inference.distributed import bar_advance, on_main_process, predict_chunk
+from contradiction.inference.distributed import bar_advance, on_main_process, predict_chunk, run_distributed
 from contradiction.inference.loading import ModelLoadError, resolve_model
-from contradiction.inference.options import PredictorOptions, add_run_flags, resolve_dtype
+from contradiction.inference.options import add_options_flags, cpu_threads, options_from_flags, resolve_dtype
 from contradiction.inference.outputs import ChunkedOutputs, input_identity
 from contradiction.inference.predictor import Predictor
 from contradiction.inference.zero_shot import DEFAULT_TEMPLATE, MAX_LABELS, ZeroShotTask, label_columns, scores
@@ -40,7 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "give, with an NLI model: each text is paired with a hypothesis per label (the template filled in). Run it "
         "under `accelerate launch` to share the texts among several processes.",
     )
-    parser.add_argument("--model", help="local model folder or Hub id (default: $MODEL_ID, else a public NLI model)")
+    add_options_flags(parser)
     parser.add_argument("--input", required=True, help="the texts: a .csv, .jsonl or .parquet file")
     parser.add_argument("--output", required=True, help="where to write the CSV: id, label, a score per label")
     parser.add_argument("--labels", nargs="+", required=True, help="the candidate labels, e.g. --labels sport politics")
@@ -62,7 +61,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--label_column", help="a column of gold labels (each one of --labels): print accuracy and macro-F1"
     )
     parser.add_argument("--max_labels", type=int, default=MAX_LABELS, help=f"most labels (default {MAX_LABELS})")
-    parser.add_argument("--batch_size", type=int, default=64, help="pairs per forward pass (default 64)")
     parser.add_argument(
         "--chunk_size",
         type=int,
@@ -75,14 +73,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="continue the run whose <output>.progress.json is there (with the same settings); else start afresh",
     )
-    parser.add_argument("--max_length", type=int, default=256, help="tokens per pair; longer texts are cut")
-    parser.add_argument(
-        "--num_threads",
-        type=int,
-        help="CPU threads for torch per process (default: torch's choice; under accelerate launch, the cores "
-        "divided among the processes)",
-    )
-    add_run_flags(parser)
     return parser.parse_args(argv)
 
 
@@ -99,28 +89,9 @@ def _task(args: argparse.Namespace) -> ZeroShotTask:
     return task
 
 
-def _cpu_threads(args: argparse.Namespace, state) -> int | None:
-    import os
-
-    if args.num_threads is not None or state.device.type != "cpu" or state.num_processes == 1:
-        return args.num_threads
-    return max(1, (os.cpu_count() or 1) // state.num_processes)
-
-
 def main(argv: list[str] | None = None) -> None:
-    import torch
-    from accelerate import PartialState
-
     args = parse_args(argv)
-    state = PartialState(cpu=not torch.cuda.is_available())
-    try:
-        _classify(args, state)
-    except UserError:
-        if not state.is_main_process:
-            sys.exit(USER_ERROR_STATUS)  # every process meets the same error; the main process says it once
-        raise
-    finally:
-        state.destroy_process_group()  # before exit: a gloo group torn down by the exit can abort a process
+    run_distributed(lambda state: _classify(args, state))
 
 
 def _classify(args: argparse.Namespace, state) -> None:
@@ -128,20 +99,15 @@ def _classify(args: argparse.Namespace, state) -> None:
 
     # --- arguments and the input, checked before the model loads
     task = _task(args)
-    options = PredictorOptions(
-        max_length=args.max_length,
-        batch_size=args.batch_size,
-        num_threads=_cpu_threads(args, state),
-        fast=not args.no_fast,
-        device=str(state.device),
-        engine=args.engine,
-    )
+    threads = cpu_threads(args.num_threads, state.num_processes, state.device.type)
+    options = options_from_flags(args, num_threads=threads, device=str(state.device))
     columns = TextColumns(args.id_column, args.text_column, args.label_column, task.labels)
     source = open_input(args.input, columns)
     total = on_main_process(state, lambda: check_rows(source))
 
     # --- where to start: afresh, or where the progress file says a killed run stopped
     model = resolve_model(args.model)
+    options = dataclasses.replace(options, max_length=options.length_for(model))  # the model's own, unless told
     settings = {
         "input": input_identity(source.path),
         "columns": [args.id_column, args.text_column],
@@ -151,7 +117,7 @@ def _classify(args: argparse.Namespace, state) -> None:
         "--multi_label": task.multi_label,
         "--chunk_size": args.chunk_size,
         "--batch_size": args.batch_size,
-        "--max_length": args.max_length,
+        "--max_length": options.max_length,
         "precision": resolve_dtype(options.fast, options.device),
         "--engine": args.engine,
     }

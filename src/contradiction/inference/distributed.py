@@ -22,6 +22,28 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+def run_distributed(work: Callable[[PartialState], None]) -> None:
+    """Run `work` in this process: alone, or as one of the N that `accelerate launch` started (its rank, device).
+
+    A user's error is said once, by the main process; the others exit with the same status.
+    """
+    import torch
+    from accelerate import PartialState  # no cost of its own: transformers imports it to load a model anyway
+
+    # without a GPU, accelerate joins the processes over gloo only when told cpu=True; else each thinks it is alone
+    state = PartialState(cpu=not torch.cuda.is_available())
+    try:
+        work(state)
+    except UserError:
+        if not state.is_main_process:
+            sys.exit(USER_ERROR_STATUS)  # every process meets the same error; the main process says it once
+        raise
+    finally:
+        # leave the process group before the interpreter exits: a gloo group torn down by the exit itself can
+        # abort a process ("terminate called without an active exception") after every row is written
+        state.destroy_process_group()
+
+
 def on_main_process(state: PartialState, work: Callable[[], T]) -> T:
     """Run `work` on the main process alone and hand its result, or its user error, to every process.
 

@@ -15,16 +15,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from contradiction.cli import USER_ERROR_STATUS
 from contradiction.data.pairs import Columns, check_rows, open_input
 from contradiction.errors import UserError
+from contradiction.inference.distributed import bar_advance, on_main_process, predict_chunk, run_distributed
 from contradiction.inference.loading import ModelLoadError, resolve_model
 from contradiction.inference.options import add_options_flags, cpu_threads, options_from_flags, resolve_dtype
 from contradiction.inference.outputs import ChunkedOutputs, input_identity
@@ -36,7 +32,6 @@ if TYPE_CHECKING:
     from accelerate import PartialState
 
 
-T = TypeVar("T")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -93,89 +88,10 @@ def _columns(args: argparse.Namespace) -> Columns | None:
     return Columns(args.id_column or "id", args.premise_column or "premise", args.hypothesis_column or "hypothesis")
 
 
-def on_main_process(state: PartialState, work: Callable[[], T]) -> T:
-    """Run `work` on the main process alone and hand its result, or its user error, to every process.
-
-    Reading a file through or checking the outputs once is enough; the other processes then stop with the
-    same exit status, leaving the message to the main process.
-    """
-    from accelerate.utils import broadcast_object_list
-
-    outcome: list[Any] = [None]
-    error: UserError | None = None
-    if state.is_main_process:
-        try:
-            outcome[0] = ("done", work())
-        except UserError as err:
-            error, outcome[0] = err, ("error", str(err))
-    broadcast_object_list(outcome)
-    kind, value = outcome[0]
-    if kind == "error":
-        if error is not None:
-            raise error
-        sys.exit(USER_ERROR_STATUS)
-    return value
-
-
-def predict_chunk(
-    predictor: Predictor,
-    premises: Sequence[str],
-    hypotheses: Sequence[str],
-    state: PartialState,
-    progress: Callable[[int], None] | None = None,
-) -> np.ndarray:
-    """Probabilities of one chunk, shape (pairs, 3), on every process; the forward passes shared among them.
-
-    The batches are those `Predictor.predict_proba` makes of the whole chunk (longest pairs first, `batch_size`
-    at a time), dealt round robin: each batch holds the same pairs whatever the number of processes, so N
-    processes write the bytes one writes, and each gets long and short batches alike.
-    """
-    from accelerate.utils import gather_object
-
-    report = progress or (lambda _done: None)
-    if state.num_processes == 1:
-        return predictor.predict_proba(premises, hypotheses, progress=lambda done, _total: report(done))
-    with state.split_between_processes(list(range(len(premises)))) as share:  # each tokenizes its share once
-        mine = predictor.token_lengths([premises[i] for i in share], [hypotheses[i] for i in share])
-    lengths = gather_object(mine)
-    order = sorted(range(len(premises)), key=lambda i: -lengths[i])
-    size = predictor.options.batch_size
-    batches = [order[start : start + size] for start in range(0, len(order), size)]
-    results = []
-    for batch in batches[state.process_index :: state.num_processes]:
-        probs = predictor.predict_proba([premises[i] for i in batch], [hypotheses[i] for i in batch], len(batch))
-        results.append((batch, probs))
-        report(sum(len(b) for b, _ in results))
-    merged = np.zeros((len(premises), len(LABELS)), dtype=np.float32)
-    for batch, probs in gather_object(results):
-        merged[batch] = probs
-    return merged
-
-
-def _bar_advance(bar: Any, start: int, rows: int, processes: int) -> Callable[[int], None]:
-    """Move the bar as the main process's batches of a chunk finish, taking the others to keep the same pace."""
-    return lambda own: bar.update(min(start + own * processes, start + rows) - bar.n)
-
-
 def main(argv: list[str] | None = None) -> None:
-    import torch
-    from accelerate import PartialState  # no cost of its own: transformers imports it to load a model anyway
-
     # --- arguments: every check that could fail late is made here, before minutes of model loading
     args = parse_args(argv)
-    # one process, or the one of N that accelerate launch started: its rank and its device. Without a GPU,
-    # accelerate joins the processes over gloo only when told cpu=True; else each would think it is alone
-    state = PartialState(cpu=not torch.cuda.is_available())
-    try:
-        _predict(args, state)
-    except UserError:
-        if not state.is_main_process:
-            sys.exit(USER_ERROR_STATUS)  # every process meets the same error; the main process says it once
-        raise
-    finally:
-        # leave the process group before the interpreter exits: a gloo group torn down by the exit itself can
-        # abort a process ("terminate called without an active exception") after every row is written
-        state.destroy_process_group()
+    run_distributed(lambda state: _predict(args, state))
 
 
 def _predict(args: argparse.Namespace, state: PartialState) -> None:
@@ -214,7 +130,7 @@ def _predict(args: argparse.Namespace, state: PartialState) -> None:
     bar = tqdm(total=total, initial=done, desc="Predicting", unit="pair", disable=not state.is_main_process)
     for chunk in source.chunks(args.chunk_size, skip_rows=done):
         start = bar.n
-        advance = _bar_advance(bar, start, len(chunk["id"]), state.num_processes)
+        advance = bar_advance(bar, start, len(chunk["id"]), state.num_processes)
         probs = predict_chunk(predictor, chunk["premise"], chunk["hypothesis"], state, advance)
         if state.is_main_process:
             table = chunk_table(chunk, probs)
