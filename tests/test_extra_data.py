@@ -334,3 +334,122 @@ def test_bad_extra_options_are_refused(tmp_path):
     ):
         with pytest.raises(UserError, match=message):
             parse_args(base + flags)
+
+
+MIXTURE_LANGS = ("en", "fr", "de", "es", "zh")
+
+
+def mixture_files(folder) -> list[str]:
+    """Three sources in three formats: 8 items in 5 languages, 9 single pairs without items, 6 items in 3 languages."""
+    paths = []
+    for name, items, langs, with_item in (
+        ("xnli.csv.gz", 8, MIXTURE_LANGS, True),
+        ("pairs.jsonl", 9, ("en",), False),
+        ("small.tsv", 6, MIXTURE_LANGS[:3], True),
+    ):
+        stem = name.split(".")[0]
+        rows = []
+        for k in range(items):
+            for c in langs:
+                row = {
+                    "premise": f"{stem} premise {k} in {c}.",
+                    "hypothesis": f"{stem} hypothesis {k} in {c}.",
+                    "label": LABELS[k % 3],
+                    "lang_abv": c,
+                }
+                rows.append({**row, "item": f"{stem}{k}"} if with_item else row)
+        path = folder / name
+        if name.endswith(".jsonl"):
+            path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        else:
+            write_csv(path, rows, "\t" if name.endswith(".tsv") else ",")
+        paths.append(str(path))
+    return paths
+
+
+def mixture_splits() -> DatasetDict:
+    """Evaluated pairs: the German version of xnli item 3 (respelled) and small item 1's French premise."""
+    from contradiction.data.extra import OUTPUT_FEATURES
+
+    validation = {
+        "id": ["v1", "v2"],
+        "premise": ["XNLI Premise 3 in DE", "small premise 1 in fr."],
+        "hypothesis": ["xnli hypothesis 3 in de", "Something else."],
+        "lang_abv": ["de", "fr"],
+        "language": ["German", "French"],
+        "label": [0, 1],
+    }
+    train = {
+        "id": ["t1"],
+        "premise": ["Il fait beau."],
+        "hypothesis": ["Il pleut."],
+        "lang_abv": ["fr"],
+        "language": ["French"],
+        "label": [2],
+    }
+    return DatasetDict(
+        train=Dataset.from_dict(train, features=OUTPUT_FEATURES),
+        validation=Dataset.from_dict(validation, features=OUTPUT_FEATURES),
+    )
+
+
+# What the flat extra_* options selected before the mixture (captured from that code): id and premise of each
+# extra row in training order. Mixed: 2 versions per item, at most 7 rows per source, seed 7, weight 0.5.
+SELECTED_MIXED = [
+    "extra0-3 xnli premise 4 in de.", "extra1-1 pairs premise 3 in en.", "extra1-6 pairs premise 8 in en.",
+    "extra1-3 pairs premise 5 in en.", "extra2-1 small premise 0 in de.", "extra2-3 small premise 2 in de.",
+    "extra2-2 small premise 2 in en.", "extra1-5 pairs premise 7 in en.", "extra0-1 xnli premise 0 in fr.",
+    "extra2-0 small premise 0 in en.",
+]  # fmt: skip
+# Staged (the weight had no effect there), 3 versions per item, at most 10 rows per source, seed 3, dedup premise.
+SELECTED_STAGED = [
+    "extra0-0 xnli premise 0 in fr.", "extra0-1 xnli premise 0 in es.", "extra0-2 xnli premise 1 in es.",
+    "extra0-3 xnli premise 1 in de.", "extra0-4 xnli premise 4 in en.", "extra0-5 xnli premise 5 in zh.",
+    "extra0-6 xnli premise 6 in zh.", "extra0-7 xnli premise 6 in fr.", "extra0-8 xnli premise 7 in fr.",
+    "extra0-9 xnli premise 7 in de.",
+    *(f"extra1-{k} pairs premise {k} in en." for k in range(9)),
+    "extra2-0 small premise 0 in en.", "extra2-1 small premise 2 in fr.", "extra2-2 small premise 2 in de.",
+    "extra2-3 small premise 3 in en.", "extra2-4 small premise 3 in fr.", "extra2-5 small premise 3 in de.",
+    "extra2-6 small premise 4 in en.", "extra2-7 small premise 4 in fr.", "extra2-8 small premise 5 in en.",
+    "extra2-9 small premise 5 in de.",
+]  # fmt: skip
+
+
+def selected(tmp_path, **data_options) -> tuple[list[str], dict]:
+    """The extra rows `add_extra_data` puts in training (id and premise, in order) and the data report."""
+    from transformers import TrainingArguments
+
+    from contradiction.training.arguments import DataArguments
+    from contradiction.training.pipeline import add_extra_data
+
+    args = TrainingArguments(output_dir=str(tmp_path / "out"), use_cpu=True, report_to=[])
+    splits, report = add_extra_data(mixture_splits(), None, DataArguments(train_file="x.csv", **data_options), args)
+    rows = splits["extra"] if "extra" in splits else splits["train"]
+    return [f"{i} {p}" for i, p in zip(rows["id"], rows["premise"], strict=True) if i.startswith("extra")], report
+
+
+def test_the_same_rows_are_selected_as_by_the_flat_options(tmp_path):
+    paths = mixture_files(tmp_path)
+    mixed, report = selected(
+        tmp_path,
+        extra_train_data=paths,
+        extra_licenses=["cc-by-4.0"],
+        extra_versions_per_item=2,
+        extra_max_rows_per_source=7,
+        extra_sample_seed=7,
+        extra_weight=0.5,
+    )
+    assert mixed == SELECTED_MIXED
+    assert [e["items_dropped_overlap"] for e in report["extra_data"]] == [1, 0, 0]
+    staged, report = selected(
+        tmp_path,
+        extra_train_data=paths,
+        extra_versions_per_item=3,
+        extra_max_rows_per_source=10,
+        extra_sample_seed=3,
+        extra_epochs=1.0,
+        extra_weight=0.5,
+        dedup="premise",
+    )
+    assert staged == SELECTED_STAGED
+    assert [e["items_dropped_overlap"] for e in report["extra_data"]] == [1, 0, 1]
