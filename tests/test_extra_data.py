@@ -308,17 +308,13 @@ def test_staged_and_mixed_training_run_and_report(tmp_path, sample_dir, tiny_mod
 
 
 def test_recipes_name_their_extra_data(tmp_path, monkeypatch):
-    import yaml
+    """Reading a recipe asks nothing of the network, whatever HF_HUB_OFFLINE or HF_DATASETS_OFFLINE say."""
     from huggingface_hub import constants
 
-    from contradiction.training.arguments import parse_args
+    from contradiction.training.arguments import parse_args, read_args
 
-    recipe = yaml.safe_load((ROOT / "configs" / "cpu-small-extra.yaml").read_text())
-    monkeypatch.chdir(tmp_path)  # the recipe's relative paths, as a user who downloaded the files has them
-    for source in recipe["extra_data"]:
-        (tmp_path / source["path"]).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / source["path"]).touch()
-    _, data_args, _ = parse_args([str(ROOT / "configs" / "cpu-small-extra.yaml")])
+    monkeypatch.chdir(tmp_path)
+    _, data_args, _ = read_args([str(ROOT / "configs" / "cpu-small-extra.yaml")])
     assert [Path(s.path).name for s in data_args.extra_data] == [
         f"{name}.csv.gz" for name in ("xnli-dev", "xnli-test", "ocnli", "indonli", "farstail")
     ]
@@ -326,11 +322,14 @@ def test_recipes_name_their_extra_data(tmp_path, monkeypatch):
         "cc-by-nc-4.0", "cc-by-nc-4.0", "cc-by-nc-2.0", "cc-by-sa-4.0", "apache-2.0"
     ]  # fmt: skip
     assert {(s.versions_per_item, s.max_rows, s.weight) for s in data_args.extra_data} == {(2, 4000, 1.0)}
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # parsing a Hub SPEC asks nothing of the network
-    _, data_args, _ = parse_args([str(ROOT / "configs" / "xlmr-large-xnli.yaml"), "--bf16", "false"])
+    _, data_args, _ = read_args([str(ROOT / "configs" / "xlmr-large-xnli.yaml"), "--bf16", "false"])
     assert [s.path for s in data_args.extra_data] == ["facebook/xnli:all_languages@train", "nyu-mll/multi_nli@train"]
     assert data_args.extra_data[1].license == "OANC / CC BY-SA 3.0 / CC BY 3.0 (by genre)"
     assert data_args.extra_epochs == 1 and data_args.dedup == "premise"
+    # training is another matter: a Hub source while the Hub is switched off is refused at the start
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(UserError, match="facebook/xnli:all_languages@train: is a Hub data set but the Hub is"):
+        parse_args([str(ROOT / "configs" / "xlmr-large-xnli.yaml"), "--bf16", "false"])
 
 
 def test_bad_extra_options_are_refused(tmp_path):
