@@ -14,8 +14,10 @@
     # two processes on a CPU (DDP over gloo)
     accelerate launch --multi_gpu --num_processes 2 train.py configs/smoke.yaml --output_dir outputs/ddp
 
-    # more data: public NLI sets, deduplicated item by item against the validation and test pairs
-    accelerate launch train.py configs/cpu-small-extra.yaml --extra_train_data data/nli-extra/*.csv.gz
+    # more data: the recipe's public NLI sets, deduplicated item by item against the validation and test pairs
+    accelerate launch train.py configs/cpu-small-extra.yaml
+    # or other sources in place of the recipe's, each SPEC[,license=L][,max_rows=N][,versions_per_item=K][,weight=W]
+    accelerate launch train.py configs/cpu-small-extra.yaml --extra_data data/ocnli.csv.gz,license=cc-by-nc-2.0
 
 Every option: `python train.py --help`.
 """
@@ -76,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     splits, data_report = load_data(data_args, training_args)
     if "validation" not in splits:
         raise UserError(f"{data_args.dataset_dir}: has no validation split; prepare it with data_prep.py.")
-    if data_args.extra_train_data:  # deduplicated against the whole validation and test splits
+    if data_args.extra_data:  # deduplicated against the whole validation and test splits
         splits, data_report = add_extra_data(splits, data_report, data_args, training_args)
     splits = limit(splits, data_args)
 

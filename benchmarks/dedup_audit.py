@@ -6,11 +6,13 @@ the sources' own `item` column, and pairs are matched after stripping and case f
 punctuation removal), so the check does not share the normalisation it audits.
 
     python benchmarks/dedup_audit.py --model_dir /work/runs/extra-mixed
+    python benchmarks/dedup_audit.py --model_dir /work/runs/extra-mixed --moved_to ../shared/data/nli-extra
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import unicodedata
 from collections import defaultdict
 from pathlib import Path
@@ -20,7 +22,8 @@ import yaml
 from common import print_table, save
 
 from contradiction.data.competition import load_prepared
-from contradiction.data.extra import ExtraOptions, build_extra
+from contradiction.data.extra import build_extra, parse_source
+from contradiction.training.arguments import legacy_extra_data
 
 
 def key(premise: str, hypothesis: str) -> tuple[str, str]:
@@ -29,20 +32,20 @@ def key(premise: str, hypothesis: str) -> tuple[str, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model_dir", required=True, help="a folder train.py wrote with --extra_train_data")
-    parser.add_argument("--extra_train_data", nargs="+", help="the sources, if they moved since training")
+    parser.add_argument("--model_dir", required=True, help="a folder train.py wrote with --extra_data")
+    parser.add_argument("--moved_to", help="the folder the local sources are in now, if they moved since training")
     args = parser.parse_args()
     model_dir = Path(args.model_dir)
     recipe = yaml.safe_load((model_dir / "recipe.yaml").read_text())
-    sources = args.extra_train_data or recipe["extra_train_data"]
+    # the recipe.yaml of a run from before the mixture holds the flat extra_* options instead
+    sources = [parse_source(s) for s in recipe["extra_data"]] if "extra_data" in recipe else legacy_extra_data(recipe)
+    if args.moved_to:
+        moved = [Path(args.moved_to, Path(source.path).name) for source in sources]
+        sources = [
+            dataclasses.replace(s, path=str(m)) if m.exists() else s for s, m in zip(sources, moved, strict=True)
+        ]
     splits, _ = load_prepared(model_dir / "data")
-    options = ExtraOptions(
-        dedup=recipe["dedup"],
-        max_rows_per_source=recipe["extra_max_rows_per_source"],
-        versions_per_item=recipe["extra_versions_per_item"],
-        sample_seed=recipe["extra_sample_seed"],
-    )
-    extra, report = build_extra(sources, splits, options)
+    extra, report = build_extra(sources, splits, recipe["dedup"], recipe["extra_sample_seed"])
     trained = {key(p, h) for p, h in zip(extra["premise"], extra["hypothesis"], strict=True)}
 
     rows = []
@@ -55,9 +58,9 @@ def main() -> None:
         versions_of_evaluated_items: set[tuple[str, str]] = set()
         items_found = 0
         for source in sources:
-            if not Path(source).is_file():
+            if not Path(source.path).is_file():
                 continue
-            table = pd.read_csv(source, keep_default_na=False)
+            table = pd.read_csv(source.path, keep_default_na=False)
             if "item" not in table.columns:
                 continue
             by_item: dict[str, list] = defaultdict(list)

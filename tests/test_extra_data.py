@@ -1,17 +1,20 @@
-"""extra_data.py and --extra_train_data: every file format, labels by name, item-wise deduplication, schedules."""
+"""data/extra.py and --extra_data: the mixture of sources, every file format, labels by name, item-wise
+deduplication, sampling, schedules."""
 
 from __future__ import annotations
 
 import gzip
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Translation, TranslationVariableLanguages, Value
 from training_run import ROOT, load_train_script, smoke_args
 
-from contradiction.data.extra import ExtraOptions, build_extra, normalise, parse_spec
+from contradiction.data.extra import ExtraSource, build_extra, normalise, parse_source, parse_spec
 from contradiction.errors import UserError
 from contradiction.labels import LABELS
 
@@ -63,8 +66,8 @@ def write_csv(path, rows: list[dict], delimiter: str = ",") -> str:
     return str(path)
 
 
-def build(specs, splits=VALIDATION, **options):
-    return build_extra([str(s) for s in specs], splits, ExtraOptions(**options))
+def build(specs, splits=VALIDATION, dedup="pair", seed=42, **settings):
+    return build_extra([ExtraSource(str(s), **settings) for s in specs], splits, dedup, seed)
 
 
 def test_an_item_matching_a_validation_pair_is_dropped_in_every_language(tmp_path):
@@ -192,7 +195,7 @@ def test_all_languages_rows_are_one_item_each(tmp_path):
 def test_counts_add_up_and_sampling_is_seeded(tmp_path):
     rows = xnli_rows() + [{"item": "u", "lang_abv": "en", "premise": "A.", "hypothesis": "B.", "label": "-"}]
     source = write_csv(tmp_path / "x.csv", rows)
-    extra, report = build([source, source], versions_per_item=2, max_rows_per_source=3, sample_seed=7)
+    extra, report = build([source, source], versions_per_item=2, max_rows=3, seed=7)
     for entry in report:
         dropped = (
             entry["rows_dropped_unlabelled"]
@@ -203,7 +206,7 @@ def test_counts_add_up_and_sampling_is_seeded(tmp_path):
         assert entry["rows_read"] == 10 and dropped + entry["rows_kept"] == entry["rows_read"]
         assert entry["rows_kept"] == 3 == sum(entry["labels"].values()) == sum(entry["languages"].values())
     assert len(extra) == 6 and len(set(extra["id"])) == 6
-    again, _ = build([source, source], versions_per_item=2, max_rows_per_source=3, sample_seed=7)
+    again, _ = build([source, source], versions_per_item=2, max_rows=3, seed=7)
     assert again["premise"] == extra["premise"]
 
 
@@ -244,11 +247,12 @@ def test_hub_spec_offline_fails_at_start_in_one_sentence(tmp_path, monkeypatch):
 
 def test_hub_spec_offline_through_train_py(tmp_path, sample_dir, tiny_model_dir):
     env = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    args = smoke_args(tiny_model_dir, tmp_path / "out", sample_dir, "--extra_train_data", "stanfordnlp/snli@train")
+    env.update({k: v for k, v in os.environ.items() if k == "PYTHONPATH"})  # a checkout not installed editable
+    args = smoke_args(tiny_model_dir, tmp_path / "out", sample_dir, "--extra_data", "stanfordnlp/snli@train")
     done = subprocess.run([sys.executable, str(ROOT / "train.py"), *args], capture_output=True, text=True, env=env)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "error: --extra_train_data stanfordnlp/snli@train: is a Hub data set but the Hub is switched off "
+        "error: --extra_data stanfordnlp/snli@train: is a Hub data set but the Hub is switched off "
         "(HF_HUB_OFFLINE); unset it, or pass a local copy (a save_to_disk folder or a data file)."
     ]
     assert not (tmp_path / "out" / "model.safetensors").exists()
@@ -279,20 +283,19 @@ def sample_extra(tmp_path, sample_dir) -> str:
     return write_csv(tmp_path / "extra.csv", rows)
 
 
-@pytest.mark.parametrize("schedule", [["--extra_epochs", "1"], ["--extra_weight", "0.5"]], ids=["staged", "mixed"])
-def test_staged_and_mixed_training_run_and_report(tmp_path, sample_dir, tiny_model_dir, schedule):
+@pytest.mark.parametrize(
+    "schedule, settings", [(["--extra_epochs", "1"], ""), ([], ",weight=0.5")], ids=["staged", "mixed"]
+)
+def test_staged_and_mixed_training_run_and_report(tmp_path, sample_dir, tiny_model_dir, schedule, settings):
     out = tmp_path / "model"
     extra = sample_extra(tmp_path, sample_dir)
-    load_train_script().main(
-        smoke_args(
-            tiny_model_dir, out, sample_dir, "--extra_train_data", extra, "--extra_licenses", "cc-by-4.0", *schedule
-        )
-    )
+    source = f"{extra},license=cc-by-4.0{settings}"
+    load_train_script().main(smoke_args(tiny_model_dir, out, sample_dir, "--extra_data", source, *schedule))
     data_report = json.loads((out / "data_report.json").read_text())
     results = json.loads((out / "eval_results.json").read_text())
     (entry,) = data_report["extra_data"]
     assert entry["items_dropped_overlap"] == 1 and entry["rows_dropped_overlap"] == 2  # both versions of the leak
-    staged = schedule[0] == "--extra_epochs"
+    staged = bool(schedule)
     assert data_report["extra_schedule"]["mode"] == ("staged" if staged else "mixed")
     card = (out / "README.md").read_text()
     assert "### Extra training data" in card and "cc-by-4.0" in card and str(extra) in card
@@ -305,22 +308,28 @@ def test_staged_and_mixed_training_run_and_report(tmp_path, sample_dir, tiny_mod
 
 
 def test_recipes_name_their_extra_data(tmp_path, monkeypatch):
-    import yaml
+    """Reading a recipe asks nothing of the network, whatever HF_HUB_OFFLINE or HF_DATASETS_OFFLINE say."""
     from huggingface_hub import constants
 
-    from contradiction.training.arguments import parse_args
+    from contradiction.training.arguments import parse_args, read_args
 
-    recipe = yaml.safe_load((ROOT / "configs" / "cpu-small-extra.yaml").read_text())
-    monkeypatch.chdir(tmp_path)  # the recipe's relative paths, as a user who downloaded the files has them
-    for path in recipe["extra_train_data"]:
-        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / path).touch()
-    _, data_args, _ = parse_args([str(ROOT / "configs" / "cpu-small-extra.yaml")])
-    assert len(data_args.extra_train_data) == len(data_args.extra_licenses) == 5
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # parsing a Hub SPEC asks nothing of the network
-    _, data_args, _ = parse_args([str(ROOT / "configs" / "xlmr-large-xnli.yaml"), "--bf16", "false"])
-    assert data_args.extra_train_data == ["facebook/xnli:all_languages@train", "nyu-mll/multi_nli@train"]
+    monkeypatch.chdir(tmp_path)
+    _, data_args, _ = read_args([str(ROOT / "configs" / "cpu-small-extra.yaml")])
+    assert [Path(s.path).name for s in data_args.extra_data] == [
+        f"{name}.csv.gz" for name in ("xnli-dev", "xnli-test", "ocnli", "indonli", "farstail")
+    ]
+    assert [s.license for s in data_args.extra_data] == [
+        "cc-by-nc-4.0", "cc-by-nc-4.0", "cc-by-nc-2.0", "cc-by-sa-4.0", "apache-2.0"
+    ]  # fmt: skip
+    assert {(s.versions_per_item, s.max_rows, s.weight) for s in data_args.extra_data} == {(2, 4000, 1.0)}
+    _, data_args, _ = read_args([str(ROOT / "configs" / "xlmr-large-xnli.yaml"), "--bf16", "false"])
+    assert [s.path for s in data_args.extra_data] == ["facebook/xnli:all_languages@train", "nyu-mll/multi_nli@train"]
+    assert data_args.extra_data[1].license == "OANC / CC BY-SA 3.0 / CC BY 3.0 (by genre)"
     assert data_args.extra_epochs == 1 and data_args.dedup == "premise"
+    # training is another matter: a Hub source while the Hub is switched off is refused at the start
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(UserError, match="facebook/xnli:all_languages@train: is a Hub data set but the Hub is"):
+        parse_args([str(ROOT / "configs" / "xlmr-large-xnli.yaml"), "--bf16", "false"])
 
 
 def test_bad_extra_options_are_refused(tmp_path):
@@ -328,9 +337,244 @@ def test_bad_extra_options_are_refused(tmp_path):
 
     base = ["--train_file", "x.csv", "--output_dir", str(tmp_path)]
     for flags, message in (
-        (["--extra_weight", "0"], "--extra_weight 0.0 must be above 0"),
+        (["--extra_data", "x.csv,weight=0"], "--extra_data x.csv: weight=0 must be above 0 and at most 1"),
         (["--dedup", "none"], "--dedup none: use pair or premise"),
-        (["--extra_versions_per_item", "0"], "--extra_versions_per_item 0 must be 1 or more"),
+        (["--extra_data", "x.csv,versions_per_item=0"], "--extra_data x.csv: versions_per_item=0 must be 1 or more"),
+        (["--extra_data", "x.csv,max_rows=many"], "max_rows=many is not a int"),
+        (["--extra_data", "x.csv,cap=3"], "unknown key\\(s\\) cap; a source has path, license, max_rows"),
+        (["--extra_data", "x.csv,4000"], "'4000' is not key=value; write SPEC\\[,license=L\\]"),
     ):
         with pytest.raises(UserError, match=message):
             parse_args(base + flags)
+
+
+def test_a_source_reads_the_same_from_a_flag_a_recipe_and_recipe_yaml(tmp_path):
+    import yaml
+
+    from contradiction.training.arguments import read_args, resolved_recipe, save_recipe
+
+    flag = "facebook/xnli:all_languages@train[:10%],license=cc-by-nc-4.0,max_rows=40,versions_per_item=2,weight=0.25"
+    source = parse_source(flag)
+    assert source == ExtraSource("facebook/xnli:all_languages@train[:10%]", "cc-by-nc-4.0", 40, 2, 0.25)
+    assert parse_source(source.as_text()) == source == parse_source(yaml.safe_load(yaml.safe_dump(source.as_entry())))
+    assert parse_source({"path": "x.csv", "license": None, "max_rows": None}) == ExtraSource("x.csv")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({"train_file": "x.csv", "extra_data": [source.as_entry(), "y.csv,license=mit"]}))
+    parsed = read_args([str(recipe), "--output_dir", str(tmp_path / "o")])
+    assert parsed[1].extra_data == [source, ExtraSource("y.csv", "mit")]
+    save_recipe(resolved_recipe(*parsed), str(tmp_path))  # the model folder's recipe.yaml reads back as a recipe
+    again = read_args([str(tmp_path / "recipe.yaml"), "--output_dir", str(tmp_path / "o")])
+    assert again[1].extra_data == parsed[1].extra_data
+
+
+@pytest.mark.parametrize(
+    "old, new",
+    [
+        (
+            {"extra_train_data": ["a.csv.gz", "b.csv"], "extra_licenses": ["cc-by-4.0"], "extra_weight": 0.5},
+            "write `extra_data: [{path: a.csv.gz, license: cc-by-4.0, weight: 0.5}, {path: b.csv, weight: 0.5}]` "
+            "instead.",
+        ),
+        (
+            {
+                "extra_train_data": ["a.csv.gz"],
+                "extra_max_rows_per_source": 4000,
+                "extra_epochs": 1,
+                "extra_weight": 0.5,
+            },
+            "write `extra_data: [{path: a.csv.gz, max_rows: 4000}]` instead.",
+        ),
+        (
+            {"extra_train_data": None, "extra_licenses": None, "extra_weight": 1.0},  # an earlier run's recipe.yaml
+            "this recipe names no source, so remove them (a source is written `extra_data: [{path: "
+            "data/extra.csv.gz}]`).",
+        ),
+    ],
+)
+def test_the_flat_extra_keys_of_a_recipe_are_refused_with_the_new_form(tmp_path, old, new):
+    import yaml
+
+    from contradiction.training.arguments import parse_args
+
+    recipe = tmp_path / "old.yaml"
+    recipe.write_text(yaml.safe_dump({"train_file": "x.csv", **old}))
+    with pytest.raises(UserError) as err:
+        parse_args([str(recipe)])
+    message = str(err.value)
+    assert message.startswith(f"{recipe}: extra_train_data") and message.endswith(new), message
+    assert "\n" not in message
+
+
+def test_the_flat_extra_flags_are_refused_with_the_new_form(tmp_path):
+    from contradiction.training.arguments import parse_args
+
+    old = ["--extra_train_data", "a.csv", "b.csv", "--extra_licenses", "cc-by-4.0", "OANC / CC BY 3.0"]
+    with pytest.raises(UserError) as err:
+        parse_args(["--train_file", "x.csv", *old, "--extra_versions_per_item=2", "--output_dir", str(tmp_path)])
+    assert str(err.value) == (
+        "--extra_train_data, --extra_licenses, --extra_versions_per_item are replaced by --extra_data, one SOURCE "
+        "per source with its own settings (SPEC[,license=L][,max_rows=N][,versions_per_item=K][,weight=W]): pass "
+        "--extra_data a.csv,license=cc-by-4.0,versions_per_item=2 'b.csv,license=OANC / CC BY 3.0,versions_per_item=2' "
+        "instead."
+    )
+
+
+def test_the_readme_command_trains_on_the_recipe_s_mixture():
+    """README's "More training data" command names the recipe's sources, only in another folder."""
+    import re
+    import shlex
+
+    from contradiction.training.arguments import read_args
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### More training data") :]
+    block = section[section.index("```bash") + 7 : section.index("```", section.index("```bash") + 7)]
+    command = " ".join(line for line in block.replace("\\\n", " ").splitlines() if not line.startswith("#"))
+    variables = dict(re.findall(r"^(\w+)=(\S+)$", block, re.M))
+    words = shlex.split(command)
+    flags = [
+        w.replace("$" + name, value) for w in words[words.index("--extra_data") :] for name, value in variables.items()
+    ]
+    recipe = ROOT / "configs" / "cpu-small-extra.yaml"
+    _, from_readme, _ = read_args([str(recipe), *flags])
+    _, from_recipe, _ = read_args([str(recipe)])
+    assert len(from_readme.extra_data) == 5
+    for ours, theirs in zip(from_readme.extra_data, from_recipe.extra_data, strict=True):
+        assert ours.path.startswith("../shared/data/nli-extra/") and Path(ours.path).name == Path(theirs.path).name
+        assert (ours.license, ours.max_rows, ours.versions_per_item, ours.weight) == (
+            theirs.license, theirs.max_rows, theirs.versions_per_item, theirs.weight
+        )  # fmt: skip
+
+
+MIXTURE_LANGS = ("en", "fr", "de", "es", "zh")
+
+
+def mixture_files(folder) -> list[str]:
+    """Three sources in three formats: 8 items in 5 languages, 9 single pairs without items, 6 items in 3 languages."""
+    paths = []
+    for name, items, langs, with_item in (
+        ("xnli.csv.gz", 8, MIXTURE_LANGS, True),
+        ("pairs.jsonl", 9, ("en",), False),
+        ("small.tsv", 6, MIXTURE_LANGS[:3], True),
+    ):
+        stem = name.split(".")[0]
+        rows = []
+        for k in range(items):
+            for c in langs:
+                row = {
+                    "premise": f"{stem} premise {k} in {c}.",
+                    "hypothesis": f"{stem} hypothesis {k} in {c}.",
+                    "label": LABELS[k % 3],
+                    "lang_abv": c,
+                }
+                rows.append({**row, "item": f"{stem}{k}"} if with_item else row)
+        path = folder / name
+        if name.endswith(".jsonl"):
+            path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        else:
+            write_csv(path, rows, "\t" if name.endswith(".tsv") else ",")
+        paths.append(str(path))
+    return paths
+
+
+def mixture_splits() -> DatasetDict:
+    """Evaluated pairs: the German version of xnli item 3 (respelled) and small item 1's French premise."""
+    from contradiction.data.extra import OUTPUT_FEATURES
+
+    validation = {
+        "id": ["v1", "v2"],
+        "premise": ["XNLI Premise 3 in DE", "small premise 1 in fr."],
+        "hypothesis": ["xnli hypothesis 3 in de", "Something else."],
+        "lang_abv": ["de", "fr"],
+        "language": ["German", "French"],
+        "label": [0, 1],
+    }
+    train = {
+        "id": ["t1"],
+        "premise": ["Il fait beau."],
+        "hypothesis": ["Il pleut."],
+        "lang_abv": ["fr"],
+        "language": ["French"],
+        "label": [2],
+    }
+    return DatasetDict(
+        train=Dataset.from_dict(train, features=OUTPUT_FEATURES),
+        validation=Dataset.from_dict(validation, features=OUTPUT_FEATURES),
+    )
+
+
+# What the flat extra_* options selected before the mixture (captured from that code): id and premise of each
+# extra row in training order. Mixed: 2 versions per item, at most 7 rows per source, seed 7, weight 0.5.
+SELECTED_MIXED = [
+    "extra0-3 xnli premise 4 in de.", "extra1-1 pairs premise 3 in en.", "extra1-6 pairs premise 8 in en.",
+    "extra1-3 pairs premise 5 in en.", "extra2-1 small premise 0 in de.", "extra2-3 small premise 2 in de.",
+    "extra2-2 small premise 2 in en.", "extra1-5 pairs premise 7 in en.", "extra0-1 xnli premise 0 in fr.",
+    "extra2-0 small premise 0 in en.",
+]  # fmt: skip
+# Staged (the weight had no effect there), 3 versions per item, at most 10 rows per source, seed 3, dedup premise.
+SELECTED_STAGED = [
+    "extra0-0 xnli premise 0 in fr.", "extra0-1 xnli premise 0 in es.", "extra0-2 xnli premise 1 in es.",
+    "extra0-3 xnli premise 1 in de.", "extra0-4 xnli premise 4 in en.", "extra0-5 xnli premise 5 in zh.",
+    "extra0-6 xnli premise 6 in zh.", "extra0-7 xnli premise 6 in fr.", "extra0-8 xnli premise 7 in fr.",
+    "extra0-9 xnli premise 7 in de.",
+    *(f"extra1-{k} pairs premise {k} in en." for k in range(9)),
+    "extra2-0 small premise 0 in en.", "extra2-1 small premise 2 in fr.", "extra2-2 small premise 2 in de.",
+    "extra2-3 small premise 3 in en.", "extra2-4 small premise 3 in fr.", "extra2-5 small premise 3 in de.",
+    "extra2-6 small premise 4 in en.", "extra2-7 small premise 4 in fr.", "extra2-8 small premise 5 in en.",
+    "extra2-9 small premise 5 in de.",
+]  # fmt: skip
+
+
+def selected(tmp_path, **data_options) -> tuple[list[str], dict]:
+    """The extra rows `add_extra_data` puts in training (id and premise, in order) and the data report."""
+    from transformers import TrainingArguments
+
+    from contradiction.training.arguments import DataArguments
+    from contradiction.training.pipeline import add_extra_data
+
+    args = TrainingArguments(output_dir=str(tmp_path / "out"), use_cpu=True, report_to=[])
+    splits, report = add_extra_data(mixture_splits(), None, DataArguments(train_file="x.csv", **data_options), args)
+    rows = splits["extra"] if "extra" in splits else splits["train"]
+    return [f"{i} {p}" for i, p in zip(rows["id"], rows["premise"], strict=True) if i.startswith("extra")], report
+
+
+def test_the_same_rows_are_selected_as_by_the_flat_options(tmp_path):
+    """The mixture equivalent to the flat options picks the same rows in the same order (SELECTED_* above)."""
+    from contradiction.training.arguments import legacy_extra_data
+
+    xnli, pairs, small = mixture_files(tmp_path)
+    mixed = [
+        {"path": xnli, "license": "cc-by-4.0", "versions_per_item": 2, "max_rows": 7, "weight": 0.5},
+        {"path": pairs, "versions_per_item": 2, "max_rows": 7, "weight": 0.5},
+        f"{small},versions_per_item=2,max_rows=7,weight=0.5",
+    ]
+    rows, report = selected(tmp_path, extra_data=mixed, extra_sample_seed=7)
+    assert rows == SELECTED_MIXED
+    assert [e["items_dropped_overlap"] for e in report["extra_data"]] == [1, 0, 0]
+    assert [e["rows_kept"] for e in report["extra_data"]] == [2, 4, 4]  # after the weight: what is trained on
+    assert [e["license"] for e in report["extra_data"]] == ["cc-by-4.0", "not given", "not given"]
+    flat = {"extra_train_data": [xnli, pairs, small], "extra_licenses": ["cc-by-4.0"], "extra_versions_per_item": 2}
+    flat.update(extra_max_rows_per_source=7, extra_weight=0.5)
+    assert legacy_extra_data(flat) == [parse_source(source) for source in mixed]
+
+    staged = [{"path": path, "versions_per_item": 3, "max_rows": 10} for path in (xnli, pairs, small)]
+    rows, report = selected(tmp_path, extra_data=staged, extra_sample_seed=3, extra_epochs=1.0, dedup="premise")
+    assert rows == SELECTED_STAGED
+    assert [e["items_dropped_overlap"] for e in report["extra_data"]] == [1, 0, 1]
+    flat = {"extra_train_data": [xnli, pairs, small], "extra_versions_per_item": 3, "extra_max_rows_per_source": 10}
+    flat.update(extra_epochs=1.0, extra_weight=0.5)  # a staged run used every row whatever the weight
+    assert legacy_extra_data(flat) == [parse_source(source) for source in staged]
+
+
+def test_each_source_is_weighted_on_its_own(tmp_path):
+    xnli, pairs, small = mixture_files(tmp_path)
+    sources = [ExtraSource(xnli, versions_per_item=2), ExtraSource(pairs, weight=0.5), ExtraSource(small, weight=0.2)]
+    extra, report = build_extra(sources, mixture_splits(), "pair", 5)
+    kept = [e["rows_kept"] for e in report]
+    assert kept[0] == report[0]["rows_after_dedup"] == 14  # weight 1: every row left after dedup and versions
+    assert 2 <= kept[1] <= 7 and 1 <= kept[2] <= 7 and len(extra) == sum(kept)
+    assert [e["weight"] for e in report] == [1.0, 0.5, 0.2]
+    for e in report:
+        assert e["rows_read"] == e["rows_dropped_overlap"] + e["rows_dropped_sampling"] + e["rows_kept"]
+    again, _ = build_extra(sources, mixture_splits(), "pair", 5)
+    assert again["id"] == extra["id"]

@@ -1,10 +1,13 @@
-"""Extra NLI training data beside the competition CSV: load any source, map labels by name, drop leaks.
+"""Extra NLI training data beside the competition CSV: a mixture of sources, labels mapped by name, leaks dropped.
 
-A SPEC is a local file (CSV, TSV, JSON Lines, Parquet; `.gz` too), a `save_to_disk` folder, or a Hub data
-set `owner/name[:config][@split]` (split `train` when left out). Every source becomes rows of
+The mixture is a list of `ExtraSource` entries (a recipe's `extra_data`, like alignment-handbook's
+`dataset_mixture`), each with its own license, cap, versions per item and weight. A source's SPEC is a local
+file (CSV, TSV, JSON Lines, Parquet; `.gz` too), a `save_to_disk` folder, or a Hub data set
+`owner/name[:config][@split]` (split `train` when left out). Every source becomes rows of
 `premise, hypothesis, label, lang_abv, item`. The competition's non-English pairs are XNLI pairs, so a
 source item (one pair and its translations) is dropped whole when any of its versions matches an evaluated
-pair: the validation split, and the test split when there is one.
+pair: the validation split, and the test split when there is one. `build_extra` is the one place where rows
+are deduplicated and sampled.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ import re
 import tempfile
 import unicodedata
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import datasets
+import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
 from contradiction.data.competition import _parser_detail
@@ -61,6 +65,78 @@ OUTPUT_FEATURES = Features(
 )
 
 
+SOURCE_FORM = "SPEC[,license=L][,max_rows=N][,versions_per_item=K][,weight=W]"
+
+
+@dataclass(frozen=True)
+class ExtraSource:
+    """One source of the extra-data mixture and how much of it is trained on (a recipe's `extra_data` entry).
+
+    Sampling runs in this order: overlapping items dropped, `versions_per_item` versions of each item,
+    `max_rows` rows of the source, then `weight`: the share of its rows kept, drawn from one seeded shuffle of
+    the whole mixture (so sources of the same weight are drawn together, as one shared share).
+    """
+
+    path: str  # the SPEC: a local file or folder, or a Hub data set owner/name[:config][@split]
+    license: str | None = None  # for the model card; a well-known Hub source gets its own when left out
+    max_rows: int | None = None
+    versions_per_item: int | None = None
+    weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("max_rows", "versions_per_item"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise UserError(f"--extra_data {self.path}: {name}={value} must be 1 or more.")
+        if not 0 < self.weight <= 1:
+            raise UserError(
+                f"--extra_data {self.path}: weight={self.weight:g} must be above 0 and at most 1, e.g. 0.5."
+            )
+
+    def as_entry(self) -> dict:
+        """The source as a recipe writes it: the path, then the settings that differ from the defaults."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != f.default}
+
+    def as_text(self) -> str:
+        """The source as one command-line SOURCE: `SPEC,key=value,...`."""
+        path, *settings = self.as_entry().items()
+        return ",".join([path[1], *(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in settings)])
+
+
+def parse_source(value: str | dict | ExtraSource) -> ExtraSource:
+    """A mixture entry from a recipe mapping (`{path: SPEC, license: ..., ...}`) or a flag's `SPEC,key=value,...`."""
+    if isinstance(value, ExtraSource):
+        return value
+    if isinstance(value, str):
+        spec, *settings = value.split(",")
+        mapping: dict = {"path": spec}
+        for setting in settings:
+            key, sep, text = setting.partition("=")
+            if not sep:
+                raise UserError(f"--extra_data {value}: {setting!r} is not key=value; write {SOURCE_FORM}.")
+            mapping[key.strip()] = text.strip()
+        return _source_from_mapping(mapping, value)
+    if isinstance(value, dict):
+        return _source_from_mapping(value, value.get("path", value))
+    raise UserError(f"--extra_data {value!r}: a source is {SOURCE_FORM}, or in a recipe a mapping with those keys.")
+
+
+def _source_from_mapping(mapping: dict, where) -> ExtraSource:
+    names = [f.name for f in fields(ExtraSource)]
+    unknown = sorted(set(mapping) - set(names))
+    if unknown or not mapping.get("path"):
+        problem = f"unknown key(s) {', '.join(unknown)}" if unknown else "no path"
+        raise UserError(f"--extra_data {where}: {problem}; a source has {', '.join(names)} (path required).")
+    values = {"path": str(mapping["path"])}
+    for name, kind in (("license", str), ("max_rows", int), ("versions_per_item", int), ("weight", float)):
+        if mapping.get(name) is not None:
+            try:
+                values[name] = kind(mapping[name])
+            except ValueError:
+                raise UserError(f"--extra_data {where}: {name}={mapping[name]} is not a {kind.__name__}.") from None
+    return ExtraSource(**values)
+
+
 @dataclass
 class Spec:
     """One parsed SPEC: a local path, or a Hub data set with its config and split."""
@@ -97,7 +173,7 @@ def parse_spec(text: str) -> Spec:
     match = HUB_SPEC.match(text)
     if looks_local or match is None:
         raise UserError(
-            f"--extra_train_data {text}: no such file or folder; pass a CSV, TSV, JSON Lines or Parquet file, "
+            f"--extra_data {text}: no such file or folder; pass a CSV, TSV, JSON Lines or Parquet file, "
             "a save_to_disk folder, or a Hub data set such as facebook/xnli:all_languages@train."
         )
     return Spec(text=text, repo=match["repo"], config=match["config"], split=match["split"] or "train")
@@ -109,7 +185,7 @@ def check_hub_reachable(spec: Spec) -> None:
 
     if constants.HF_HUB_OFFLINE or os.environ.get("HF_DATASETS_OFFLINE", "0").upper() in ("1", "ON", "YES", "TRUE"):
         raise UserError(
-            f"--extra_train_data {spec.text}: is a Hub data set but the Hub is switched off (HF_HUB_OFFLINE); "
+            f"--extra_data {spec.text}: is a Hub data set but the Hub is switched off (HF_HUB_OFFLINE); "
             "unset it, or pass a local copy (a save_to_disk folder or a data file)."
         )
 
@@ -130,13 +206,13 @@ def read_source(spec: Spec) -> Dataset:
             return datasets.load_dataset(spec.repo, spec.config, split=spec.split)
         except Exception as err:  # unreachable, unknown id, unknown config or split: all end the same way
             raise UserError(
-                f"--extra_train_data {spec.text}: could not be loaded from the Hub ({_parser_detail(err)[:200]}); "
+                f"--extra_data {spec.text}: could not be loaded from the Hub ({_parser_detail(err)[:200]}); "
                 "check the id, config and split, or pass a local copy."
             ) from None
     path = spec.path
     if path.is_dir():
         if not any((path / name).is_file() for name in ("dataset_dict.json", "dataset_info.json", "state.json")):
-            raise UserError(f"--extra_train_data {spec.text}: a folder that save_to_disk did not write; pass a file.")
+            raise UserError(f"--extra_data {spec.text}: a folder that save_to_disk did not write; pass a file.")
         loaded = datasets.load_from_disk(str(path))
         if isinstance(loaded, DatasetDict):
             split = "train" if "train" in loaded else next(iter(loaded))
@@ -148,7 +224,7 @@ def read_source(spec: Spec) -> Dataset:
     builder = LOCAL_FORMATS.get(suffixes[-1] if suffixes else "")
     if builder is None:
         raise UserError(
-            f"--extra_train_data {spec.text}: unknown file type; use .csv, .tsv, .jsonl, .json or .parquet "
+            f"--extra_data {spec.text}: unknown file type; use .csv, .tsv, .jsonl, .json or .parquet "
             "(optionally gzipped)."
         )
     kwargs = {}
@@ -160,9 +236,7 @@ def read_source(spec: Spec) -> Dataset:
                 builder, data_files=str(path), split="train", cache_dir=cache_dir, keep_in_memory=True, **kwargs
             )
         except Exception as err:
-            raise UserError(
-                f"--extra_train_data {spec.text}: could not be read ({_parser_detail(err)[:200]})."
-            ) from None
+            raise UserError(f"--extra_data {spec.text}: could not be read ({_parser_detail(err)[:200]}).") from None
 
 
 def _column(ds: Dataset, role: str, spec: Spec, required: bool = True) -> str | None:
@@ -171,7 +245,7 @@ def _column(ds: Dataset, role: str, spec: Spec, required: bool = True) -> str | 
             return name
     if required:
         raise UserError(
-            f"--extra_train_data {spec.text}: no {role} column (looked for {', '.join(COLUMN_ALIASES[role])}); "
+            f"--extra_data {spec.text}: no {role} column (looked for {', '.join(COLUMN_ALIASES[role])}); "
             f"it has {', '.join(ds.column_names)}."
         )
     return None
@@ -190,7 +264,7 @@ def _label_id(value, names: list[str] | None, spec: Spec, row: int) -> int | Non
         return None
     if key not in LABEL_NAMES:
         raise UserError(
-            f"--extra_train_data {spec.text}: row {row + 1} has label {value!r}; use entailment, neutral or "
+            f"--extra_data {spec.text}: row {row + 1} has label {value!r}; use entailment, neutral or "
             "contradiction (or e/n/c, or 0/1/2 in that order)."
         )
     return LABEL_NAMES[key]
@@ -266,40 +340,42 @@ def evaluated_keys(splits: DatasetDict) -> tuple[set[tuple[str, str]], set[str]]
     return pairs, premises
 
 
-@dataclass
-class ExtraOptions:
-    """How extra sources are cleaned and sampled (the recipe's `extra_*` values)."""
+def build_extra(
+    sources: list[ExtraSource], splits: DatasetDict, dedup: str = "pair", seed: int = 42
+) -> tuple[Dataset, list[dict]]:
+    """Load, clean, deduplicate and sample every source of the mixture; return the rows and one report entry each.
 
-    dedup: str = "pair"
-    max_rows_per_source: int | None = None
-    versions_per_item: int | None = None
-    sample_seed: int = 42
-    licenses: list[str] = field(default_factory=list)
-
-
-def build_extra(specs: list[str], splits: DatasetDict, options: ExtraOptions) -> tuple[Dataset, list[dict]]:
-    """Load, clean, deduplicate and subsample every source; return the rows and one report entry per source."""
-    if options.dedup not in DEDUP_MODES:
-        raise UserError(f"--dedup {options.dedup}: use pair or premise.")
-    parsed = check_specs(specs)  # every source checked before any is read
+    Every draw comes from `seed`: one stream through the sources in order for versions and caps, then one
+    shuffle of the whole mixture for the weights, so the same recipe and seed give the same rows.
+    """
+    if dedup not in DEDUP_MODES:
+        raise UserError(f"--dedup {dedup}: use pair or premise.")
+    parsed = check_specs([source.path for source in sources])  # every source checked before any is read
     pairs, premises = evaluated_keys(splits)
-    rng = random.Random(options.sample_seed)
+    rng = random.Random(seed)
+    collected, capped = [], []
+    for source, spec in zip(sources, parsed, strict=True):
+        rows = collect(spec, read_source(spec), source.license)
+        collected.append(rows)
+        capped.append(_deduplicate_and_cap(rows, pairs, premises, dedup, source, rng))
+    weighted = _weigh([kept for kept, _ in capped], [source.weight for source in sources], seed)
     columns: dict[str, list] = {name: [] for name in OUTPUT_FEATURES}
+    for n, j in weighted:
+        row = capped[n][0][j]
+        columns["id"].append(f"extra{n}-{j}")
+        columns["language"].append(language_name(row["lang_abv"]))
+        for name in ("premise", "hypothesis", "lang_abv", "label"):
+            columns[name].append(row[name])
     report = []
-    for n, spec in enumerate(parsed):
-        license_ = options.licenses[n] if n < len(options.licenses) else None
-        source = collect(spec, read_source(spec), license_)
-        kept, entry = _clean(source, pairs, premises, options, rng)
-        report.append(entry)
-        for j, row in enumerate(kept):
-            columns["id"].append(f"extra{n}-{j}")
-            columns["language"].append(language_name(row["lang_abv"]))
-            for name in ("premise", "hypothesis", "lang_abv", "label"):
-                columns[name].append(row[name])
+    for n, (source, rows, (kept, counts)) in enumerate(zip(sources, collected, capped, strict=True)):
+        trained = [kept[j] for m, j in weighted if m == n]
+        report.append(_entry(source, rows, counts, trained))
     return Dataset.from_dict(columns, features=OUTPUT_FEATURES), report
 
 
-def _clean(source: SourceRows, pairs: set, premises: set, options: ExtraOptions, rng: random.Random):
+def _deduplicate_and_cap(
+    source: SourceRows, pairs: set, premises: set, dedup: str, settings: ExtraSource, rng: random.Random
+) -> tuple[list[dict], dict]:
     """Drop leaking items whole, then sample versions per item and rows per source; count every step.
 
     A leaking item's other versions are leaks too: an item that shares one of them (two items whose
@@ -311,7 +387,7 @@ def _clean(source: SourceRows, pairs: set, premises: set, options: ExtraOptions,
     }
 
     def touches(item_keys: list[tuple[str, str]], pair_set: set, premise_set: set) -> bool:
-        return any(k in pair_set or (options.dedup == "premise" and k[0] in premise_set) for k in item_keys)
+        return any(k in pair_set or (dedup == "premise" and k[0] in premise_set) for k in item_keys)
 
     leaking = {name for name, item_keys in keys.items() if touches(item_keys, pairs, premises)}
     tainted_pairs = {k for name in leaking for k in keys[name]}
@@ -323,33 +399,56 @@ def _clean(source: SourceRows, pairs: set, premises: set, options: ExtraOptions,
             items_overlap += 1
             rows_overlap += len(versions)
             continue
-        if options.versions_per_item is not None and len(versions) > options.versions_per_item:
-            versions = rng.sample(versions, options.versions_per_item)
+        if settings.versions_per_item is not None and len(versions) > settings.versions_per_item:
+            versions = rng.sample(versions, settings.versions_per_item)
         kept += versions
     after_dedup = len(kept)
-    if options.max_rows_per_source is not None and len(kept) > options.max_rows_per_source:
-        kept = [kept[i] for i in sorted(rng.sample(range(len(kept)), options.max_rows_per_source))]
-    labels = Counter(LABELS[row["label"]] for row in kept)
-    languages = Counter(row["lang_abv"] for row in kept)
-    entry = {
-        "source": source.spec,
-        "license": source.license,
-        "rows_read": source.rows_read,
-        "rows_kept": len(kept),
-        "rows_dropped_unlabelled": source.rows_dropped_unlabelled,
+    if settings.max_rows is not None and len(kept) > settings.max_rows:
+        kept = [kept[i] for i in sorted(rng.sample(range(len(kept)), settings.max_rows))]
+    counts = {
         "items_dropped_overlap": items_overlap,
         "rows_dropped_overlap": rows_overlap,
-        "rows_dropped_empty": source.rows_dropped_empty,
-        "rows_dropped_sampling": source.rows_read
-        - source.rows_dropped_unlabelled
-        - source.rows_dropped_empty
-        - rows_overlap
-        - len(kept),
         "rows_after_dedup": after_dedup,
+    }
+    return kept, counts
+
+
+def _weigh(kept: list[list[dict]], weights: list[float], seed: int) -> list[tuple[int, int]]:
+    """(source, row) of every row trained on, in training order: all of them in order when every weight is 1.
+
+    Otherwise one seeded shuffle of the whole mixture, in which a row of a source of weight w is kept when it
+    falls in the first w share: about w of each source, and for equal weights exactly one shared share.
+    """
+    everything = [(n, j) for n, rows in enumerate(kept) for j in range(len(rows))]
+    if all(weight == 1 for weight in weights):
+        return everything
+    shuffled = np.random.default_rng(seed).permutation(len(everything))  # what Dataset.shuffle(seed=seed) draws
+    limits = [round(len(everything) * weight) for weight in weights]
+    return [everything[i] for position, i in enumerate(shuffled) if position < limits[everything[i][0]]]
+
+
+def _entry(settings: ExtraSource, source: SourceRows, counts: dict, trained: list[dict]) -> dict:
+    """A source's line of the report: its settings, then what was read, dropped at each step and trained on."""
+    labels = Counter(LABELS[row["label"]] for row in trained)
+    languages = Counter(row["lang_abv"] for row in trained)
+    dropped = source.rows_dropped_unlabelled + source.rows_dropped_empty + counts["rows_dropped_overlap"]
+    return {
+        "source": source.spec,
+        "license": source.license,
+        "max_rows": settings.max_rows,
+        "versions_per_item": settings.versions_per_item,
+        "weight": settings.weight,
+        "rows_read": source.rows_read,
+        "rows_kept": len(trained),
+        "rows_dropped_unlabelled": source.rows_dropped_unlabelled,
+        "items_dropped_overlap": counts["items_dropped_overlap"],
+        "rows_dropped_overlap": counts["rows_dropped_overlap"],
+        "rows_dropped_empty": source.rows_dropped_empty,
+        "rows_dropped_sampling": source.rows_read - dropped - len(trained),
+        "rows_after_dedup": counts["rows_after_dedup"],
         "labels": {name: labels.get(name, 0) for name in LABELS},
         "languages": dict(sorted(languages.items())),
     }
-    return kept, entry
 
 
 def format_extra_report(entries: list[dict]) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
-from contradiction.data.extra import DEDUP_MODES, check_specs
+from contradiction.data.extra import DEDUP_MODES, SOURCE_FORM, ExtraSource, check_specs, parse_source
 from contradiction.errors import UserError
 from contradiction.inference.model_folder import RECIPE_FILE
 
@@ -22,6 +23,15 @@ TINY_MODEL = "tiny-xlmr"
 
 
 PREPARED_DATA_DIR = "data"
+
+# the flat options of earlier recipes, matched to extra_train_data by position: now one extra_data entry per source
+LEGACY_EXTRA_KEYS = (
+    "extra_train_data",
+    "extra_licenses",
+    "extra_max_rows_per_source",
+    "extra_versions_per_item",
+    "extra_weight",
+)
 
 
 @dataclass
@@ -96,17 +106,18 @@ class DataArguments:
         default="contradictory-my-dear-watson", metadata={"help": "Data set name shown in the model card."}
     )
     license: str = field(default="apache-2.0", metadata={"help": "License of the trained model, for the card."})
-    extra_train_data: list[str] | None = field(
+    extra_data: list[str] | None = field(
         default=None,
         metadata={
-            "help": "More NLI data to train on (SPEC ...): a CSV/TSV/JSON Lines/Parquet file (gzipped or not), a "
-            "save_to_disk folder, or a Hub data set owner/name[:config][@split], e.g. "
-            "facebook/xnli:all_languages@train. Labels are mapped by name; items that overlap an evaluated "
-            "pair are dropped whole (--dedup)."
+            "help": "More NLI data to train on, one SOURCE per source: SPEC[,license=L][,max_rows=N]"
+            "[,versions_per_item=K][,weight=W], e.g. data/x.csv.gz,license=cc-by-4.0,max_rows=4000. SPEC is a "
+            "CSV/TSV/JSON Lines/Parquet file (gzipped or not), a save_to_disk folder, or a Hub data set "
+            "owner/name[:config][@split] such as facebook/xnli:all_languages@train; license is for the card; "
+            "max_rows keeps a random N rows after dedup; versions_per_item keeps K translations of each item; "
+            "weight (0 to 1) is the share of the source's rows trained on. In a recipe: a list of mappings "
+            "with these keys (path: SPEC). Labels are mapped by name; items that overlap an evaluated pair are "
+            "dropped whole (--dedup)."
         },
-    )
-    extra_licenses: list[str] | None = field(
-        default=None, metadata={"help": "License of each extra source, in order, for the model card."}
     )
     dedup: str = field(
         default="pair",
@@ -116,17 +127,8 @@ class DataArguments:
             "and removing punctuation and whitespace."
         },
     )
-    extra_max_rows_per_source: int | None = field(
-        default=None, metadata={"help": "Keep at most N rows of each extra source (a random sample, after dedup)."}
-    )
-    extra_versions_per_item: int | None = field(
-        default=None,
-        metadata={"help": "Keep at most K versions (translations) of each extra item, chosen at random."},
-    )
-    extra_sample_seed: int = field(default=42, metadata={"help": "Seed of the extra data's sampling."})
-    extra_weight: float = field(
-        default=1.0,
-        metadata={"help": "Mixed training: the share of the extra rows mixed into the training set (0 to 1)."},
+    extra_sample_seed: int = field(
+        default=42, metadata={"help": "Seed of the extra data's sampling (versions, caps and weights)."}
     )
     extra_epochs: float = field(
         default=0.0,
@@ -141,30 +143,33 @@ class DataArguments:
             raise UserError("no data: pass --dataset_dir (a data_prep.py folder) or --train_file (a competition CSV).")
         if self.max_seq_length < 8:
             raise UserError(f"--max_seq_length {self.max_seq_length} is too short; use 64 to 512.")
-        if not 0 < self.extra_weight <= 1:
-            raise UserError(f"--extra_weight {self.extra_weight} must be above 0 and at most 1, e.g. 0.5.")
         if self.extra_epochs < 0:
             raise UserError(f"--extra_epochs {self.extra_epochs} must be 0 (mixed) or more (staged).")
         if self.dedup not in DEDUP_MODES:
             raise UserError(f"--dedup {self.dedup}: use pair or premise.")
-        for name in ("extra_max_rows_per_source", "extra_versions_per_item"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise UserError(f"--{name} {value} must be 1 or more.")
+        # a recipe's mappings and the flag's strings alike become ExtraSource entries
+        self.extra_data = [parse_source(value) for value in self.extra_data] if self.extra_data else None
 
 
 ARGUMENT_CLASSES = (ModelArguments, DataArguments, TrainingArguments)
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
-    """Parse `[recipe.yaml] [--flag value ...]`: the recipe's values, then the flags on top of them."""
+    """Parse `[recipe.yaml] [--flag value ...]`: the recipe's values, then the flags on top of them, then the
+    start checks (output folder, token, extra sources that are missing or on a Hub that is switched off)."""
+    model_args, data_args, training_args = read_args(argv)
+    check_training_args(data_args, training_args)
+    return model_args, data_args, training_args
+
+
+def read_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
+    """What a recipe and its flags say, checked as values only: nothing is asked of the files or the network."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = HfArgumentParser(ARGUMENT_CLASSES)
     if argv and argv[0].endswith((".yaml", ".yml")):
         parser.set_defaults(**read_recipe(argv.pop(0), parser))
-    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
-    check_training_args(data_args, training_args)
-    return model_args, data_args, training_args
+    refuse_legacy_flags(argv)
+    return tuple(parser.parse_args_into_dataclasses(args=argv))
 
 
 def read_recipe(path: str, parser: HfArgumentParser) -> dict:
@@ -177,11 +182,67 @@ def read_recipe(path: str, parser: HfArgumentParser) -> dict:
         raise UserError(f"{path}: not valid YAML ({str(err).splitlines()[0]}).") from None
     if not isinstance(recipe, dict):
         raise UserError(f"{path}: a recipe is a mapping of option names to values.")
+    legacy = [key for key in LEGACY_EXTRA_KEYS if key in recipe]
+    if legacy:
+        entries = [source.as_entry() for source in legacy_extra_data(recipe)]
+        snippet = yaml.safe_dump(entries, default_flow_style=True, sort_keys=False, allow_unicode=True, width=10**6)
+        fix = f"write `extra_data: {snippet.strip()}` instead"
+        if not recipe.get("extra_train_data"):  # e.g. the recipe.yaml of an earlier run without extra data
+            fix = f"this recipe names no source, so remove them (a source is written `extra_data: {snippet.strip()}`)"
+        raise UserError(
+            f"{path}: {', '.join(legacy)} are replaced by one extra_data entry per source, each with its own "
+            f"license, max_rows, versions_per_item and weight; {fix}."
+        )
     known = {action.dest for action in parser._actions}
     unknown = sorted(set(recipe) - known)
     if unknown:
         raise UserError(f"{path}: unknown key(s) {', '.join(unknown)}; see `train.py --help` for the option names.")
     return recipe  # argparse converts string defaults with each option's type (YAML reads `5e-5` as text)
+
+
+def legacy_extra_data(values: dict) -> list[ExtraSource]:
+    """The mixture that selects the same rows as the flat extra_* options of an earlier recipe or recipe.yaml."""
+    specs = values.get("extra_train_data") or ["data/extra.csv.gz"]
+    licenses = values.get("extra_licenses") or []
+    staged = float(values.get("extra_epochs") or 0) > 0  # extra_weight was ignored by a staged run
+    return [
+        parse_source(
+            {
+                "path": spec,
+                "license": licenses[n] if n < len(licenses) else None,
+                "max_rows": values.get("extra_max_rows_per_source"),
+                "versions_per_item": values.get("extra_versions_per_item"),
+                "weight": 1.0 if staged else values.get("extra_weight"),
+            }
+        )
+        for n, spec in enumerate([specs] if isinstance(specs, str) else specs)
+    ]
+
+
+def refuse_legacy_flags(argv: list[str]) -> None:
+    """Refuse --extra_train_data and its flat companions with the --extra_data flags that replace them."""
+    values: dict[str, list[str]] = {}
+    name = None
+    for token in argv:
+        if token.startswith("--"):
+            key, sep, value = token[2:].partition("=")
+            name = key if key in (*LEGACY_EXTRA_KEYS, "extra_epochs") else None
+            if name is not None:
+                values[name] = [value] if sep else []
+        elif name is not None:
+            values[name].append(token)
+    legacy = [f"--{key}" for key in LEGACY_EXTRA_KEYS if key in values]
+    if not legacy:
+        return
+    single = {key: (found[0] if found else None) for key, found in values.items()}
+    sources = legacy_extra_data(
+        {**single, "extra_train_data": values.get("extra_train_data"), "extra_licenses": values.get("extra_licenses")}
+    )
+    flags = " ".join(shlex.quote(source.as_text()) for source in sources)
+    raise UserError(
+        f"{', '.join(legacy)} are replaced by --extra_data, one SOURCE per source with its own settings "
+        f"({SOURCE_FORM}): pass --extra_data {flags} instead."
+    )
 
 
 def check_training_args(data_args: DataArguments, args: TrainingArguments) -> None:
@@ -194,8 +255,8 @@ def check_training_args(data_args: DataArguments, args: TrainingArguments) -> No
         args.load_best_model_at_end and args.metric_for_best_model
     ):
         raise UserError("--early_stopping_patience needs --load_best_model_at_end true and --metric_for_best_model.")
-    if data_args.extra_train_data:
-        check_specs(list(data_args.extra_train_data))
+    if data_args.extra_data:
+        check_specs([source.path for source in data_args.extra_data])
 
 
 def resolved_recipe(*arg_objects) -> dict:

@@ -30,10 +30,8 @@ CARD_RECIPE_KEYS = (
     "seed",
     "validation_size",
     "freeze_embeddings",
-    "extra_versions_per_item",
-    "extra_max_rows_per_source",
     "extra_epochs",
-    "extra_weight",
+    "extra_sample_seed",
 )
 
 
@@ -266,14 +264,14 @@ On the validation split (held out, stratified by language and label): accuracy
 
 
 def render_extra_section(data_report: dict | None, report: dict) -> str:
-    """The extra sources with their licenses and counts, and how overlap with the evaluated pairs was removed."""
+    """The extra sources with their licenses, sampling and counts, and how overlap with evaluated pairs was removed."""
     if not data_report or not data_report.get("extra_data"):
         return ""
     schedule = data_report.get("extra_schedule", {})
     rows = "\n".join(
-        f"| `{e['source']}` | {e['license']} | {e['rows_read']} | {e['rows_dropped_unlabelled']} | "
-        f"{e['items_dropped_overlap']} ({e['rows_dropped_overlap']} rows) | {e['rows_kept']} | "
-        f"{', '.join(sorted(e['languages']))} |"
+        f"| `{e['source']}` | {e['license']} | {_sampling(e)} | {e['rows_read']} | {e['rows_dropped_unlabelled']} | "
+        f"{e['items_dropped_overlap']} ({e['rows_dropped_overlap']} rows) | {e['rows_dropped_sampling']} | "
+        f"{e['rows_kept']} | {', '.join(sorted(e['languages']))} |"
         for e in data_report["extra_data"]
     )
     if schedule.get("mode") == "staged":
@@ -283,8 +281,7 @@ def render_extra_section(data_report: dict | None, report: dict) -> str:
             how += f" (validation accuracy after the first stage: {stage['validation_accuracy']:.3f})"
     else:
         how = "mixed with the competition training pairs into one shuffled training set"
-        if schedule.get("extra_weight", 1) < 1:
-            how += f" ({schedule['extra_weight']:g} of the extra rows)"
+    seed = f" (sampling seed {schedule['sample_seed']})" if "sample_seed" in schedule else ""
     return f"""
 ### Extra training data
 
@@ -292,13 +289,25 @@ def render_extra_section(data_report: dict | None, report: dict) -> str:
 was dropped in every language when any of its versions matched a validation or test pair after Unicode
 NFKC, case folding and removing punctuation and whitespace (dedup mode `{schedule.get("dedup", "pair")}`).
 Items are known where a source has them (an `item` column, XNLI's `all_languages` rows); elsewhere each
-pair is its own item, so only copies of an evaluated pair, not its translations, can be found there.
-Respect each source's license when you use this model.
+pair is its own item, so only copies of an evaluated pair, not its translations, can be found there. Each
+source was then sampled as its sampling column says{seed}. Respect each source's license when you use this model.
 
-| source | license | rows read | unlabelled | items dropped for overlap | rows kept | languages |
-| --- | --- | --- | --- | --- | --- | --- |
+| source | license | sampling | rows read | unlabelled | overlapping items | sampled out | rows kept | languages |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- |
 {rows}
 """
+
+
+def _sampling(entry: dict) -> str:
+    """A source's settings in words: versions per item, cap, weight (or every row)."""
+    parts = []
+    if entry.get("versions_per_item") is not None:
+        parts.append(f"{entry['versions_per_item']} versions per item")
+    if entry.get("max_rows") is not None:
+        parts.append(f"at most {entry['max_rows']} rows")
+    if entry.get("weight", 1) < 1:
+        parts.append(f"weight {entry['weight']:g}")
+    return ", ".join(parts) or "every row"
 
 
 def write_card(report: dict, recipe: dict, data_report: dict | None, output_dir: str | Path, model_name: str) -> Path:

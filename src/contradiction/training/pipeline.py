@@ -11,7 +11,7 @@ from torch.utils.data import SequentialSampler
 from transformers import Trainer, TrainingArguments
 
 from contradiction.data.competition import load_prepared, prepare, save_prepared
-from contradiction.data.extra import ExtraOptions, build_extra, format_extra_report
+from contradiction.data.extra import build_extra, format_extra_report
 from contradiction.errors import UserError
 from contradiction.inference.options import cpu_threads
 from contradiction.labels import NUM_LABELS
@@ -57,33 +57,23 @@ def load_data(data_args: DataArguments, args: TrainingArguments) -> tuple[Datase
 def add_extra_data(
     splits: DatasetDict, data_report: dict | None, data_args: DataArguments, args: TrainingArguments
 ) -> tuple[DatasetDict, dict]:
-    """Add the extra sources: mixed into `train`, or as an `extra` split for a first stage (--extra_epochs).
+    """Add the extra-data mixture: mixed into `train`, or as an `extra` split for a first stage (--extra_epochs).
 
-    Every process builds the same rows (sampling is seeded); Hub downloads happen on the main process first.
+    The rows are chosen in `build_extra` alone; every process builds the same ones (sampling is seeded), and Hub
+    downloads happen on the main process first.
     """
-    options = ExtraOptions(
-        dedup=data_args.dedup,
-        max_rows_per_source=data_args.extra_max_rows_per_source,
-        versions_per_item=data_args.extra_versions_per_item,
-        sample_seed=data_args.extra_sample_seed,
-        licenses=list(data_args.extra_licenses or []),
-    )
     with args.main_process_first(desc="extra training data"):
-        extra, sources = build_extra(list(data_args.extra_train_data), splits, options)
+        extra, sources = build_extra(data_args.extra_data, splits, data_args.dedup, data_args.extra_sample_seed)
     if len(extra) == 0:
-        raise UserError("--extra_train_data: no rows are left after removing unlabelled and overlapping ones.")
+        raise UserError("--extra_data: no rows are left after removing unlabelled and overlapping ones.")
     report = dict(data_report or {})
     staged = data_args.extra_epochs > 0
-    if not staged and data_args.extra_weight < 1:
-        extra = extra.shuffle(seed=data_args.extra_sample_seed).select(
-            range(round(len(extra) * data_args.extra_weight))
-        )
     report["extra_data"] = sources
     report["extra_schedule"] = {
         "mode": "staged" if staged else "mixed",
         "extra_epochs": data_args.extra_epochs,
-        "extra_weight": data_args.extra_weight,
         "dedup": data_args.dedup,
+        "sample_seed": data_args.extra_sample_seed,
         "extra_rows_trained_on": len(extra),
     }
     if args.process_index == 0:
