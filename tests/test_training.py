@@ -116,7 +116,11 @@ def test_model_card(smoke_run):
     card = (smoke_run / "README.md").read_text()
     front, body = card.split("---\n")[1], card.split("---\n", 2)[2]
     meta = yaml.safe_load(front)
-    assert meta["license"] == "apache-2.0" and meta["pipeline_tag"] == "text-classification"
+    assert meta["license"] == "apache-2.0" and meta["pipeline_tag"] == "zero-shot-classification"
+    widget = meta["widget"][0]
+    assert widget["candidate_labels"] and "{}" in widget["hypothesis_template"]
+    assert 'pipeline("zero-shot-classification", model=' in body and "python -m contradiction.classify" in body
+    assert 'hypothesis_template="Ce texte parle de {}."' in body  # the f-string's braces came out single
     assert set(meta["language"]) == {"ar", "de", "en", "es", "fr", "hi", "ru", "sw", "th", "zh"}
     assert meta["datasets"] == ["contradictory-my-dear-watson"]
     result = meta["model-index"][0]["results"][0]

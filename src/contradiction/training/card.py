@@ -146,8 +146,16 @@ def card_metadata(report: dict, recipe: dict, model_name: str) -> dict:
         "language": sorted(report["per_language"]),
         "datasets": [dataset],
         "metrics": ["accuracy", "f1"],
-        "pipeline_tag": "text-classification",
-        "tags": ["natural-language-inference", "nli", "xnli", "multilingual"],
+        # what the NLI models on the Hub declare: the Hub's widget then offers zero-shot classification
+        "pipeline_tag": "zero-shot-classification",
+        "tags": ["natural-language-inference", "nli", "xnli", "multilingual", "zero-shot-classification"],
+        "widget": [
+            {
+                "text": "Le match s'est terminé sur un score nul après les prolongations.",
+                "candidate_labels": "sport, politique, santé",
+                "hypothesis_template": "Ce texte parle de {}.",
+            }
+        ],
         "model-index": [
             {
                 "name": model_name,
@@ -222,6 +230,34 @@ from transformers import pipeline
 
 nli = pipeline("text-classification", model="{model_name}", top_k=None)
 nli({{"text": "The museum opens at nine.", "text_pair": "The museum is closed all day."}})
+```
+
+### Zero-shot classification
+
+Sort any text into labels of your own: each label becomes a hypothesis ("This text is about sports."), and the
+label the model finds best entailed wins. Labels and template may be in the text's language.
+
+```python
+from transformers import pipeline
+
+classifier = pipeline("zero-shot-classification", model="{model_name}")
+classifier("Le match a fini sur un score nul.", candidate_labels=["sport", "politique", "santé"],
+           hypothesis_template="Ce texte parle de {{}}.")
+```
+
+With the contradiction package (the same scores, several times faster on a CPU), in Python or for a whole file:
+
+```python
+from contradiction.inference import Predictor
+from contradiction.inference.zero_shot import ZeroShotClassifier, ZeroShotTask
+
+classifier = ZeroShotClassifier.from_predictor(Predictor.from_pretrained("{model_name}"))
+classifier(["Le match a fini sur un score nul."], ZeroShotTask.create(["sport", "politique", "santé"]))
+```
+
+```bash
+python -m contradiction.classify --model {model_name} --input texts.csv --text_column text \
+    --labels sport politique santé --template "Ce texte parle de {{}}." --output labelled.csv
 ```
 
 ## Labels
