@@ -7,8 +7,10 @@
   line that loads a model, and the CPU-thread rule training follows too;
 - `native`: BERT-family classifiers in plain torch; `tokenizer`: XLM-R's tokenizer read straight into `tokenizers`;
 - `predictor`: `Predictor`, many pairs in, probabilities in our label order out;
+- `zero_shot`: texts sorted into a user's own labels (zero-shot classification), one NLI pair per label;
 - `tables`, `outputs`: the prediction tables and the chunked, resumable output files;
-- `predict_cli`: `python -m contradiction.predict`.
+- `distributed`: a file shared among the processes of `accelerate launch`, written as one process writes it;
+- `predict_cli`: `python -m contradiction.predict`; `classify_cli`: `python -m contradiction.classify`.
 
 Imports: `contradiction.data` and the shared top-level modules; never training or serving.
 
