@@ -161,9 +161,11 @@ def main(argv: list[str] | None = None) -> None:
         print(f"recording predictions ({texts} their texts) in {log.path}", flush=True)
     demo = build_demo(predictor, limits, monitor, chunk_size=args.chunk_size)
     try:
-        launch(demo, limits, monitor, server_name=args.host, server_port=args.port)
+        launch(demo, limits, monitor, server_name=args.host, server_port=args.port)  # until Ctrl-C
     except OSError as err:  # the port is taken, or the address is not this machine's
         host = args.host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
         port = args.port or os.environ.get("GRADIO_SERVER_PORT") or 7860
         reason = str(err).split(". ")[0].strip().rstrip(".")
         raise UserError(f"cannot listen on {host}:{port} ({reason}); pass a free --port or another --host.") from None
+    finally:
+        demo.close()  # the server, the scheduler's worker, the result folder

@@ -202,6 +202,11 @@ class Scheduler:
         with self._wake:
             return {"pairs": len(self._pairs), **{p.name.lower(): len(q) for p, q in self._jobs.items()}}
 
+    @property
+    def running(self) -> bool:
+        """Whether the worker thread is alive (until `close`)."""
+        return self._thread.is_alive()
+
     def close(self) -> None:
         """Stop the worker after its current pass; what is still queued is cancelled."""
         with self._wake:
