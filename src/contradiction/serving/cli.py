@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import gradio as gr
 
+from contradiction.cli import run_main
 from contradiction.errors import UserError
 from contradiction.inference.loading import ModelLoadError, resolve_model
 from contradiction.inference.options import PredictorOptions, add_run_flags
@@ -169,3 +170,8 @@ def main(argv: list[str] | None = None) -> None:
         raise UserError(f"cannot listen on {host}:{port} ({reason}); pass a free --port or another --host.") from None
     finally:
         demo.close()  # the server, the scheduler's worker, the result folder
+
+
+def run() -> None:
+    """The `contradiction-app` command: `main` with a user's mistake as one sentence and exit status 2."""
+    run_main(main)
