@@ -317,7 +317,9 @@ def test_recipes_name_their_extra_data(tmp_path, monkeypatch):
         (tmp_path / path).touch()
     _, data_args, _ = parse_args([str(ROOT / "configs" / "cpu-small-extra.yaml")])
     assert len(data_args.extra_train_data) == len(data_args.extra_licenses) == 5
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # parsing a Hub SPEC asks nothing of the network
+    # parsing a Hub SPEC asks nothing of the network: the Hub is "on" for it even where the machine is offline
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
     _, data_args, _ = parse_args([str(ROOT / "configs" / "xlmr-large-xnli.yaml"), "--bf16", "false"])
     assert data_args.extra_train_data == ["facebook/xnli:all_languages@train", "nyu-mll/multi_nli@train"]
     assert data_args.extra_epochs == 1 and data_args.dedup == "premise"
