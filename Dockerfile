@@ -21,15 +21,20 @@ RUN useradd --create-home --uid 1000 user \
     && mkdir -p /home/user/data && chown user:user /home/user/data   # the monitoring database lives here
 WORKDIR /home/user/app
 
-# Dependencies in their own layer, rebuilt only when requirements.txt changes. Its last line, `-e .`,
-# needs the source, so it is left out here and the package is installed on its own below.
-COPY requirements.txt ./
+# Dependencies in their own layer, rebuilt only when requirements.txt or pyproject.toml changes: requirements.txt's
+# pins without its last line (`-e .` needs the source), and the dependencies pyproject.toml declares. The package
+# itself is installed on its own below.
+COPY requirements.txt pyproject.toml ./
 RUN grep -vE '^\s*-e\s' requirements.txt > /tmp/requirements-deps.txt \
+    && python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" \
+        >> /tmp/requirements-deps.txt \
     && pip install --extra-index-url "$TORCH_INDEX" -r /tmp/requirements-deps.txt \
     && rm /tmp/requirements-deps.txt
 
-# The package itself (no dependencies: they are above), then the thin entry point
-COPY pyproject.toml README.md ./
+# The package itself (no dependencies: they are above), then the thin entry point; src/contradiction/sample links
+# to data/sample, whose files the package holds as its own
+COPY README.md ./
+COPY data/sample ./data/sample
 COPY src ./src
 RUN pip install --no-deps . && rm -rf build src/*.egg-info
 COPY --chown=user app.py ./

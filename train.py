@@ -23,7 +23,6 @@ Every option: `python train.py --help`.
 """
 
 import logging
-import os
 from pathlib import Path
 
 import transformers
@@ -40,7 +39,7 @@ from contradiction.errors import UserError
 from contradiction.files import write_json
 from contradiction.inference.model_folder import DATA_REPORT_FILE, EVAL_RESULTS_FILE
 from contradiction.labels import ID2LABEL, LABEL2ID, NUM_LABELS
-from contradiction.tiny import build_tiny_model
+from contradiction.tiny import cached_tiny_model
 from contradiction.training.arguments import TINY_MODEL, parse_args, resolve_checkpoint, resolved_recipe, save_recipe
 from contradiction.training.card import save_plots, write_card
 from contradiction.training.hub import check_push, push_folder
@@ -84,11 +83,9 @@ def main(argv: list[str] | None = None) -> None:
 
     # --- model and tokenizer
     model_path = model_args.model_name_or_path
-    if model_path == TINY_MODEL:
-        model_path = os.path.join(Path.home(), ".cache", "contradiction", TINY_MODEL)
-        with training_args.main_process_first(desc="building the tiny model"):
-            if is_main and not os.path.isfile(os.path.join(model_path, "config.json")):
-                build_tiny_model(model_path, seed=training_args.seed)
+    if model_path == TINY_MODEL:  # cached in a folder named for its inputs: rebuilt when any of them changes
+        with training_args.main_process_first(desc="building the tiny model"):  # the others find it built
+            model_path = str(cached_tiny_model(training_args.seed))
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=model_args.trust_remote_code)
         model = AutoModelForSequenceClassification.from_pretrained(

@@ -275,5 +275,6 @@ def test_gradio_s_dashboard_summary_is_not_recomputed_after_every_event(predicto
     if setting is not None:
         monkeypatch.setenv(GRADIO_SUMMARY_ENV, setting)
     demo = build_demo(predictor, Limits(), Monitor(), output_dir=tmp_path)
+    demo.close()
     frequency = demo._queue.ANAYLTICS_CACHE_FREQUENCY  # Gradio's attribute, its spelling included
     assert frequency == (int(setting) if setting else 2**62)

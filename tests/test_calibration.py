@@ -101,6 +101,14 @@ def test_a_fold_that_does_not_divide_the_logits_is_caught():
         check_folded(logits, logits, 2.0)
 
 
+def test_a_near_tie_that_rounding_breaks_the_other_way_is_reported_not_refused():
+    before = np.array([[1.0, 1.0 + 1e-7, -2.0], [3.0, 0.0, 0.0]])
+    after = before / 4.0
+    after[0, 0] += 1e-7  # a float32 forward pass of the folded model rounds the near-tie the other way
+    report = check_folded(before, after, 4.0)
+    assert not report["labels_unchanged"] and report["labels_changed_in_ties"] == 1
+
+
 def run_cli(*args: str) -> None:
     run_main(lambda: calibrate_cli.main(list(args)))
 
@@ -141,7 +149,11 @@ def test_calibrate_cli_writes_a_calibrated_copy_with_its_report(tiny_model_dir, 
     run_cli("--model", str(scaled), "--data", str(data), "--output_dir", str(tmp_path / "again"))
     again = json.loads((tmp_path / "again" / "eval_results.json").read_text())["calibration"]
     assert again["temperature"] == pytest.approx(3.0, rel=0.05)
-    assert again["temperature_total"] == pytest.approx(3.0 * report["temperature"], rel=1e-6)
+    assert again["temperature_total"] == pytest.approx(again["temperature"] * report["temperature"], rel=1e-12)
+    # the refit finds 3 only as well as the copy's float32 logits allow: they are 3 x the first copy's to about 4e-7
+    # of their size, which moves the optimum by up to ~1e-6 (rel=1e-6 failed 1 run in 30: the tiny model changes
+    # from run to run, its tokenizer's training is not deterministic)
+    assert again["temperature_total"] == pytest.approx(3.0 * report["temperature"], rel=1e-5)
 
 
 def test_calibrate_cli_reads_a_data_prep_folder_and_refuses_bad_input(tiny_model_dir, sample_dir, tmp_path, capsys):

@@ -34,12 +34,16 @@ class FakePredictor:
         hold, self._hold = self._hold, None
         hold.set()
 
-    def predict_proba(self, premises, hypotheses, **_):
-        self.passes.append(list(premises))
+    def _enter(self, entry: list[str]) -> None:
+        """Log a call into the model; wait there while the test holds it."""
+        self.passes.append(entry)
         hold = self._hold
         self.started.set()
         if hold is not None:
             assert hold.wait(10), "the test never released the pass"
+
+    def predict_proba(self, premises, hypotheses, **_):
+        self._enter(list(premises))
         if self.fail_on is not None and self.fail_on in premises:
             raise RuntimeError("boom")
         return np.array([[float(p[1:]), 0.0, 0.0] for p in premises], dtype=np.float32)
@@ -166,4 +170,54 @@ def test_bulk_work_runs_longest_first_in_tokens_when_the_predictor_can_count_the
     job = scheduler.submit(*job_rows("t", 12), Priority.FILE)
     assert job.result(5)[:, 0].tolist() == [float(i) for i in range(12)]  # answers still in input order
     assert [sorted(int(p[1:]) % 4 for p in rows) for rows in predictor.passes] == [[3] * 3, [2] * 3, [1] * 3, [0] * 3]
+    scheduler.close()
+
+
+class Measuring(FakePredictor):
+    """Counts tokens too (one per pair), logging each count as ["measure", first premise, pairs] among the passes,
+    and the threads that asked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: set[str] = set()
+
+    def token_lengths(self, premises, hypotheses):
+        self.threads.add(threading.current_thread().name)
+        self._enter(["measure", premises[0], str(len(premises))])
+        return [1] * len(premises)
+
+
+def test_a_single_pair_goes_between_the_chunks_that_count_a_file_s_tokens() -> None:
+    predictor = Measuring()
+    scheduler = Scheduler(predictor, chunk_size=4, measure_chunk=10)
+    predictor.hold()
+    job = scheduler.submit(*job_rows("f", 40), Priority.FILE)  # returns at once: nothing is counted here
+    assert predictor.started.wait(5)  # the file's first 10 pairs are being counted
+    pair = scheduler.submit_pair("p7", "h")
+    predictor.release()
+
+    assert pair.result(5)[0] == pytest.approx(7.0)
+    assert job.result(5)[:, 0].tolist() == [float(i) for i in range(40)]
+    counts = [rows for rows in predictor.passes if rows[0] == "measure"]
+    assert counts == [["measure", f"f{i:03d}", "10"] for i in (0, 10, 20, 30)]  # the upload in 4 chunks, not at once
+    # the pair waited for one chunk of counting, not for the whole file's
+    assert predictor.passes[:3] == [counts[0], ["p7"], counts[1]]
+    assert predictor.passes[3:5] == counts[2:]  # every pair counted before the first forward pass
+    assert len(predictor.passes[5:]) == 10 and all(rows[0] != "measure" for rows in predictor.passes[5:])
+    assert predictor.threads == {"model-scheduler"}
+    scheduler.close()
+
+
+def test_a_job_cancelled_while_its_tokens_are_counted_never_reaches_the_model() -> None:
+    predictor = Measuring()
+    scheduler = Scheduler(predictor, chunk_size=4, measure_chunk=10)
+    predictor.hold()
+    job = scheduler.submit(*job_rows("f", 40), Priority.FILE, owner="session-1")
+    assert predictor.started.wait(5)
+    assert scheduler.cancel_owner("session-1") == 1
+    predictor.release()
+    with pytest.raises(CancelledError):
+        job.result(5)
+    assert scheduler.submit_pair("p1", "h").result(5)[0] == 1.0  # the worker went on
+    assert predictor.passes == [["measure", "f000", "10"], ["p1"]]
     scheduler.close()

@@ -4,5 +4,11 @@
 from contradiction.cli import run_main
 from contradiction.training.calibrate_cli import main
 
-if __name__ == "__main__":
+
+def run() -> None:
+    """The `contradiction-calibrate` command."""
     run_main(main)
+
+
+if __name__ == "__main__":
+    run()

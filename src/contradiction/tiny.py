@@ -1,7 +1,8 @@
 """A tiny XLM-R model and tokenizer built in about a second from the sample data, with no network.
 
 It is the starting point of `configs/smoke.yaml` (offline quick start, CI) and of the tests: same
-architecture and tokenizer class as `FacebookAI/xlm-roberta-base`, a few thousand times smaller.
+architecture and tokenizer class as `FacebookAI/xlm-roberta-base`, a few thousand times smaller. `train.py` keeps
+it in `cache_dir()`, a folder named for everything the build depends on.
 
     python -m contradiction.tiny --output_dir outputs/tiny-xlmr
 """
@@ -10,12 +11,20 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
+import json
+import os
+import shutil
 from collections.abc import Iterable
+from importlib import metadata
 from pathlib import Path
 
 from contradiction.labels import ID2LABEL, LABEL2ID
 
-SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "sample"
+# the sample CSV files ship inside the package (`sample` links to the checkout's data/sample, whose files a wheel
+# holds as its own), so a non-editable install builds the tiny model too
+SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
+CACHE_NAME = "tiny-xlmr"
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # XLM-R's order: <s>=0, <pad>=1, </s>=2, <unk>=3
 
 
@@ -73,6 +82,29 @@ def build_tiny_model(output_dir: str | Path, texts: Iterable[str] | None = None,
     model.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)
     return output_dir
+
+
+def cache_dir(seed: int = 0, texts: Iterable[str] | None = None) -> Path:
+    """~/.cache/contradiction/tiny-xlmr-<key>, the key a hash of what the build depends on: the sample sentences,
+    this module (every build setting is in it), the seed and the versions of the libraries that build it."""
+    versions = {name: metadata.version(name) for name in ("tokenizers", "transformers", "torch")}
+    key = hashlib.sha256()
+    key.update(json.dumps([list(texts if texts is not None else sample_sentences()), seed, versions]).encode())
+    key.update(Path(__file__).read_bytes())
+    return Path.home() / ".cache" / "contradiction" / f"{CACHE_NAME}-{key.hexdigest()[:16]}"
+
+
+def cached_tiny_model(seed: int = 0) -> Path:
+    """The tiny model in `cache_dir(seed)`, built there first when it is not (written whole, then moved in)."""
+    folder = cache_dir(seed)
+    if not (folder / "config.json").is_file():
+        partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
+        build_tiny_model(partial, seed=seed)
+        try:
+            partial.rename(folder)
+        except OSError:  # another process moved its copy in first
+            shutil.rmtree(partial, ignore_errors=True)
+    return folder
 
 
 def main(argv: list[str] | None = None) -> None:

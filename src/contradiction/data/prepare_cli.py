@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from contradiction.cli import run_main
 from contradiction.data.competition import check_output_dir, format_report, prepare, save_prepared
 
 
@@ -32,3 +33,8 @@ def main(argv: list[str] | None = None) -> None:
     save_prepared(splits, report, args.output_dir)
     print(format_report(report))
     print(f"saved to {args.output_dir} in {time.perf_counter() - start:.1f} s")
+
+
+def run() -> None:
+    """The `contradiction-prepare` command: `main` with a user's mistake as one sentence and exit status 2."""
+    run_main(main)

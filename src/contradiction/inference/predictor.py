@@ -180,7 +180,7 @@ class Predictor:
 
     def token_lengths(self, premises: Sequence[str], hypotheses: Sequence[str]) -> list[int]:
         """Tokens of each pair after truncation, as `predict_proba` sees them; the app's scheduler sorts bulk
-        work by it, so that its small chunks pad little."""
+        work by it, so that its small chunks pad little (asking a few hundred pairs at a time, between passes)."""
         if not premises:
             return []  # a tokenizer may refuse an empty batch; a process without a share of a chunk has one
         with self._lock:  # the tokenizer is not for two threads at once

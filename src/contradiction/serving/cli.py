@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import gradio as gr
 
+from contradiction.cli import run_main
 from contradiction.errors import UserError
 from contradiction.inference.loading import ModelLoadError, resolve_model
 from contradiction.inference.model_folder import ModelFolder
@@ -160,9 +161,16 @@ def main(argv: list[str] | None = None) -> None:
     print(f"serving at {predictor.max_length} tokens per pair (--max_length)", flush=True)
     demo = build_demo(predictor, limits, monitor, chunk_size=args.chunk_size, record=folder.record)
     try:
-        launch(demo, limits, monitor, server_name=args.host, server_port=args.port)
+        launch(demo, limits, monitor, server_name=args.host, server_port=args.port)  # until Ctrl-C
     except OSError as err:  # the port is taken, or the address is not this machine's
         host = args.host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
         port = args.port or os.environ.get("GRADIO_SERVER_PORT") or 7860
         reason = str(err).split(". ")[0].strip().rstrip(".")
         raise UserError(f"cannot listen on {host}:{port} ({reason}); pass a free --port or another --host.") from None
+    finally:
+        demo.close()  # the server, the scheduler's worker, the result folder
+
+
+def run() -> None:
+    """The `contradiction-app` command: `main` with a user's mistake as one sentence and exit status 2."""
+    run_main(main)

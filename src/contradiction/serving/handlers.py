@@ -279,11 +279,11 @@ class Handlers:
             gr.Warning("Upload a CSV file first (columns id, premise, hypothesis, lang_abv, language).")
             return gr.skip(), gr.skip(), gr.skip()
         ds = await asyncio.to_thread(self._load_file, path)  # off the event loop: other users keep being served
+        logger.debug("read %s: %d rows in %.3f s", Path(path).name, len(ds), time.perf_counter() - start)
         progress((0, len(ds)), desc="Predicting", unit="pairs")
-        premises, hypotheses = ds["premise"], ds["hypothesis"]
-        lengths = await asyncio.to_thread(self.scheduler.measure, premises, hypotheses)  # tokenizes: off the loop
         session = getattr(request, "session_hash", None)
-        job = self.scheduler.submit(premises, hypotheses, Priority.FILE, owner=session, lengths=lengths)
+        # the worker counts the file's tokens a chunk at a time, between single pairs, then predicts it
+        job = self.scheduler.submit(ds["premise"], ds["hypothesis"], Priority.FILE, owner=session)
         waiting = asyncio.wrap_future(job.future)
         try:
             while not waiting.done():

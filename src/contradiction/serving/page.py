@@ -1,18 +1,14 @@
 """The page: one pair, a CSV file and monitoring in three tabs, read top to bottom like the page itself.
 
-    demo = build_demo(predictor)        # then serve.launch(demo, ...), or demo.launch() in a notebook
+    demo = build_demo(predictor)        # then cli.launch(demo, ...), or demo.launch() in a notebook; demo.close()
 
-What each button calls is in `handlers.py`; the queue in front of the model in `scheduler.py`; the
-command line (`python app.py`) in `serve.py`. API for scripts (gradio_client): `/predict` (premise,
-hypothesis -> label with three confidences), `/predict_batch` (lists -> one {label: prob} each), `/analyze`
-(one pair -> a JSON object with the languages seen and the model's record in them) and `/predict_file`
-(a competition test CSV -> preview, predictions, submission; cancellable).
+What each button calls is in `handlers.py`; the queue in front of the model in `scheduler.py`, started and stopped
+with the page (`lifecycle.py`); the command line (`python app.py`) in `cli.py`. API for scripts (gradio_client):
+`/predict` (premise, hypothesis -> label with three confidences), `/predict_batch` (lists -> one {label: prob}
+each), `/analyze` (one pair -> a JSON object with the languages seen and the model's record in them) and
+`/predict_file` (a competition test CSV -> preview, predictions, submission; cancellable).
 """
 
-import atexit
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import gradio as gr
@@ -21,10 +17,11 @@ from contradiction.inference.predictor import Predictor
 from contradiction.labels import LABELS
 from contradiction.languages import get_detector
 from contradiction.serving.handlers import OUTPUT_MAX_AGE_S, PREVIEW_ROWS, Handlers, ModelRecord
+from contradiction.serving.lifecycle import App, Runtime, env_default
 from contradiction.serving.limits import Limits
 from contradiction.serving.monitoring.monitor import Monitor
 from contradiction.serving.monitoring.tab import build_monitoring_tab
-from contradiction.serving.scheduler import CHUNK_SIZE, Scheduler
+from contradiction.serving.scheduler import CHUNK_SIZE
 
 GRADIO_SUMMARY_ENV = "GRADIO_ANALYTICS_CACHE_FREQUENCY"
 """Events between two recomputations of Gradio's dashboard summary (Gradio's default: 1)."""
@@ -98,30 +95,37 @@ def build_demo(
     output_dir: str | Path | None = None,
     record: ModelRecord | None = None,
     chunk_size: int = CHUNK_SIZE,
-) -> gr.Blocks:
-    """The app around `predictor`; serve it with `serve.launch` (which adds the upload limit and `/metrics`).
+) -> App:
+    """The app around `predictor`; serve it with `cli.launch` (which adds the upload limit and `/metrics`), and
+    `close()` it: that stops the server, the scheduler's worker thread, and removes the result folder it made.
 
     Args:
         predictor: the model; every event reaches it through one scheduler, interactive requests first.
         limits: text length, pairs per call, rows and size of an upload.
         monitor: where predictions and errors are recorded (default: metrics only, no database).
         max_batch_size: how many waiting single pairs go through the model together.
-        output_dir: where CSV results are written (default: a new folder in the system temp dir, removed at exit).
+        output_dir: where CSV results are written (default: a new folder in the system temp dir, removed at close).
         record: the model's validation record per language (default: read from the model folder).
         chunk_size: pairs per forward pass of bulk work (CSV files, /predict_batch), between single pairs.
     """
     limits = limits or Limits()
     monitor = monitor or Monitor()
-    if output_dir is None:
-        output_dir = tempfile.mkdtemp(prefix="contradiction-app-")
-        atexit.register(shutil.rmtree, output_dir, ignore_errors=True)
-    outputs_root = Path(output_dir)
-    outputs_root.mkdir(parents=True, exist_ok=True)
     record = record if record is not None else ModelRecord.read(predictor.name)
-    scheduler = Scheduler(predictor, pair_batch_size=max_batch_size, chunk_size=chunk_size)
-    on = Handlers(scheduler, limits, monitor, get_detector(), record, outputs_root)
+    runtime = Runtime(predictor, output_dir, pair_batch_size=max_batch_size, chunk_size=chunk_size)
+    try:
+        demo = _page(predictor, limits, monitor, max_batch_size, record, runtime)
+    except BaseException:
+        runtime.close()
+        raise
+    demo.runtime = runtime
+    return demo
 
-    with gr.Blocks(title="Contradiction detector", delete_cache=(1800, OUTPUT_MAX_AGE_S)) as demo:
+
+def _page(
+    predictor: Predictor, limits: Limits, monitor: Monitor, max_batch_size: int, record: ModelRecord, runtime: Runtime
+) -> App:
+    on = Handlers(runtime.scheduler, limits, monitor, get_detector(), record, runtime.outputs_root)
+    with App(title="Contradiction detector", delete_cache=(1800, OUTPUT_MAX_AGE_S)) as demo:
         gr.Markdown(header(predictor, limits.max_chars))
         with gr.Tab("One pair"):
             with gr.Row():
@@ -203,8 +207,9 @@ def build_demo(
         gr.api(on.analyze, api_name="analyze", concurrency_limit=2 * max_batch_size)
         demo.unload(on.close_session)
     # Gradio's queue recomputes the summary of its own /monitoring dashboard (pandas over up to 10,000 past events)
-    # after every event: 1.3 ms of CPU per event at first, 5.4 ms after 10,000. serve.launch turns that dashboard
-    # off (the Monitoring tab is ours), so the summary need not be recomputed; a value set by the user stays.
-    os.environ.setdefault(GRADIO_SUMMARY_ENV, str(2**62))
-    demo.queue(max_size=256, default_concurrency_limit=1)
+    # after every event: 1.3 ms of CPU per event at first, 5.4 ms after 10,000. cli.launch turns that dashboard
+    # off (the Monitoring tab is ours), so the summary need not be recomputed; a value set by the user stays. The
+    # queue reads the variable once, here: set only meanwhile, it changes nothing else in the process.
+    with env_default(GRADIO_SUMMARY_ENV, str(2**62)):
+        demo.queue(max_size=256, default_concurrency_limit=1)
     return demo

@@ -3,7 +3,8 @@
 Every request the app runs goes through one worker thread that picks, before each forward pass:
 single pairs first (all those waiting, in one pass), then `/predict_batch` calls, then CSV files. Calls and
 files run in small chunks, so bulk work yields to interactive requests between chunks, and several jobs of
-the same kind take turns chunk by chunk instead of running one after the other.
+the same kind take turns chunk by chunk instead of running one after the other. A job's tokens are counted
+the same way, in the worker, a chunk of `MEASURE_CHUNK` pairs at a time, before its first forward pass.
 
     scheduler = Scheduler(predictor)
     scheduler.predict_pair("A man sleeps.", "Nobody sleeps.")          # blocks; shares a pass with others
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -30,6 +32,10 @@ logger = logging.getLogger(__name__)
 
 PAIR_BATCH_SIZE = 16  # single pairs waiting together that share one forward pass
 CHUNK_SIZE = 16  # pairs per forward pass of bulk work: the longest an interactive request waits (docs/benchmarks.md)
+# pairs tokenized per turn when a job's tokens are counted: a fraction of one forward chunk's time
+# (benchmarks/measure_under_load.py), so a single pair waits no longer behind a file being measured than behind one
+# being predicted
+MEASURE_CHUNK = 256
 
 
 class Priority(IntEnum):
@@ -42,7 +48,11 @@ class Priority(IntEnum):
 
 @dataclass(eq=False)
 class Job:
-    """A bulk request: its pairs, how far it is, and the future that gets its probabilities (pairs, 3)."""
+    """A bulk request: its pairs, how far it is, and the future that gets its probabilities (pairs, 3).
+
+    With `measure`, the worker counts each pair's tokens first (`measuring` until it has); otherwise the pairs
+    are sorted by `lengths`, or by characters when none are given.
+    """
 
     premises: Sequence[str]
     hypotheses: Sequence[str]
@@ -51,29 +61,54 @@ class Job:
     lengths: Sequence[int] | None = None  # tokens per pair; characters when not given
     future: Future = field(default_factory=Future)
     done: int = 0
+    measure: bool = False
 
     def __post_init__(self) -> None:
+        if len(self.premises) != len(self.hypotheses) or (self.lengths and len(self.lengths) != len(self.premises)):
+            raise ValueError(
+                f"{len(self.premises)} premises, {len(self.hypotheses)} hypotheses, {len(self.lengths or [])} lengths"
+            )
+        self._probs = np.zeros((len(self.premises), len(LABELS)), dtype=np.float32)
+        self._tokens: list[int] = []
+        self._order: list[int] | None = None
+        self._phase_start = 0.0  # when counting, then predicting, began (for the operator's debug log)
+        if self.lengths or not self.measure:
+            self._sort(self.lengths or [len(p) + len(h) for p, h in zip(self.premises, self.hypotheses, strict=True)])
+
+    def _sort(self, lengths: Sequence[int]) -> None:
         # longest first, so each chunk holds pairs of similar length and pads little. Characters are a poor
         # stand-in for tokens across scripts: sorted by characters, 64-pair chunks of the test file pad to
         # 33% more tokens than sorted by tokens (docs/benchmarks.md)
-        lengths = self.lengths or [len(p) + len(h) for p, h in zip(self.premises, self.hypotheses, strict=True)]
-        if len(lengths) != len(self.premises) or len(self.premises) != len(self.hypotheses):
-            raise ValueError(
-                f"{len(self.premises)} premises, {len(self.hypotheses)} hypotheses, {len(lengths)} lengths"
-            )
         self._order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-        self._probs = np.zeros((len(lengths), len(LABELS)), dtype=np.float32)
 
     @property
     def total(self) -> int:
-        return len(self._order)
+        return len(self.premises)
+
+    @property
+    def measuring(self) -> bool:
+        """True while the worker is still counting this job's tokens."""
+        return self._order is None
 
     @property
     def cancelled(self) -> bool:
         return self.future.cancelled()
 
     def next_rows(self, size: int) -> list[int]:
+        """The rows of the next turn: the next pairs to measure (input order), else to predict (longest first)."""
+        if self._order is None:
+            return list(range(len(self._tokens), min(len(self._tokens) + size, self.total)))
         return self._order[self.done : self.done + size]
+
+    def last_turn(self, rows: list[int]) -> bool:
+        """Whether the turn of `rows` is this job's last: no measuring and no predicting left after it."""
+        return self._order is not None and self.done + len(rows) >= self.total
+
+    def measured(self, tokens: Sequence[int]) -> None:
+        """Record the token counts of the next rows; once every pair has one, sort by them."""
+        self._tokens += tokens
+        if len(self._tokens) == self.total:
+            self._sort(self._tokens)
 
     def result(self, timeout: float | None = None) -> np.ndarray:
         return self.future.result(timeout)
@@ -93,10 +128,17 @@ class Scheduler:
     job whose chunk it was); the worker goes on with the rest.
     """
 
-    def __init__(self, predictor: Any, pair_batch_size: int = PAIR_BATCH_SIZE, chunk_size: int = CHUNK_SIZE) -> None:
+    def __init__(
+        self,
+        predictor: Any,
+        pair_batch_size: int = PAIR_BATCH_SIZE,
+        chunk_size: int = CHUNK_SIZE,
+        measure_chunk: int = MEASURE_CHUNK,
+    ) -> None:
         self.predictor = predictor
         self.pair_batch_size = pair_batch_size
         self.chunk_size = chunk_size
+        self.measure_chunk = measure_chunk
         self._pairs: deque[_Pair] = deque()
         self._jobs: dict[Priority, deque[Job]] = {Priority.BATCH: deque(), Priority.FILE: deque()}
         self._wake = threading.Condition()
@@ -118,11 +160,6 @@ class Scheduler:
             self._wake.notify()
         return pair.future
 
-    def measure(self, premises: Sequence[str], hypotheses: Sequence[str]) -> list[int] | None:
-        """Tokens per pair when the predictor can tell (`token_lengths`), else None (characters will do)."""
-        measure = getattr(self.predictor, "token_lengths", None)
-        return list(measure(premises, hypotheses)) if measure is not None and len(premises) > self.chunk_size else None
-
     def submit(
         self,
         premises: Sequence[str],
@@ -133,14 +170,14 @@ class Scheduler:
     ) -> Job:
         """Queue a bulk job; its future gets the probabilities (pairs, 3) in input order.
 
-        `lengths` (tokens per pair, from `measure`) lets the worker's chunks pad little; measured here, in the
-        caller's thread, when not given.
+        `lengths` (tokens per pair) lets the worker's chunks pad little. When not given and the predictor can
+        count tokens (`token_lengths`), the worker counts them first, a `measure_chunk` at a time between single
+        pairs: never in the caller's thread, and never a whole upload at once.
         """
         if priority == Priority.PAIR:
             raise ValueError("single pairs go through submit_pair")
-        if lengths is None:
-            lengths = self.measure(premises, hypotheses)
-        job = Job(premises, hypotheses, priority, owner, lengths)
+        measure = lengths is None and len(premises) > self.chunk_size and hasattr(self.predictor, "token_lengths")
+        job = Job(premises, hypotheses, priority, owner, lengths, measure=measure)
         if job.total == 0:
             job.future.set_result(job._probs)
             return job
@@ -164,6 +201,11 @@ class Scheduler:
         """Waiting work: single pairs, and jobs by kind."""
         with self._wake:
             return {"pairs": len(self._pairs), **{p.name.lower(): len(q) for p, q in self._jobs.items()}}
+
+    @property
+    def running(self) -> bool:
+        """Whether the worker thread is alive (until `close`)."""
+        return self._thread.is_alive()
 
     def close(self) -> None:
         """Stop the worker after its current pass; what is still queued is cancelled."""
@@ -203,8 +245,8 @@ class Scheduler:
                     queue.popleft()
                 if queue:
                     job = queue.popleft()
-                    rows = job.next_rows(self.chunk_size)
-                    if job.done + len(rows) < job.total:
+                    rows = job.next_rows(self.measure_chunk if job.measuring else self.chunk_size)
+                    if not job.last_turn(rows):
                         queue.append(job)  # its turn comes again after the other jobs of its kind
                     return [], job, rows
             self._wake.wait()
@@ -218,6 +260,8 @@ class Scheduler:
             pairs, job, rows = work
             if pairs:
                 self._run_pairs(pairs)
+            elif job is not None and job.measuring:
+                self._measure_chunk(job, rows)
             elif job is not None:
                 self._run_chunk(job, rows)
 
@@ -235,25 +279,52 @@ class Scheduler:
         for pair, row in zip(pairs, probs, strict=True):
             pair.future.set_result(row)
 
+    def _measure_chunk(self, job: Job, rows: list[int]) -> None:
+        if job.cancelled:
+            return
+        if rows[0] == 0:
+            job._phase_start = time.perf_counter()
+        try:
+            premises, hypotheses = [job.premises[i] for i in rows], [job.hypotheses[i] for i in rows]
+            tokens = list(self.predictor.token_lengths(premises, hypotheses))
+            if len(tokens) != len(rows):
+                raise RuntimeError(f"the tokenizer counted {len(tokens)} rows for {len(rows)} pairs")
+        except Exception as err:
+            self._fail(job, err, f"counting the tokens of {len(rows)} pair(s) of a {job.total}-pair job failed")
+            return
+        job.measured(tokens)
+        if not job.measuring:
+            seconds = time.perf_counter() - job._phase_start
+            chunks = -(-job.total // self.measure_chunk)
+            logger.debug("job of %d pairs: tokens counted in %.3f s (%d chunks)", job.total, seconds, chunks)
+
     def _run_chunk(self, job: Job, rows: list[int]) -> None:
         if job.cancelled:
             return
+        if job.done == 0:
+            job._phase_start = time.perf_counter()
         self.passes[job.priority] += 1
         try:
             probs = self.predictor.predict_proba([job.premises[i] for i in rows], [job.hypotheses[i] for i in rows])
             if len(probs) != len(rows):
                 raise RuntimeError(f"the model answered {len(probs)} rows for {len(rows)} pairs")
         except Exception as err:
-            logger.exception("prediction failed for a chunk of %d pair(s) of a %d-pair job", len(rows), job.total)
-            with self._wake:
-                if job in self._jobs[job.priority]:
-                    self._jobs[job.priority].remove(job)
-            _settle(job.future, error=err)
+            self._fail(job, err, f"prediction failed for a chunk of {len(rows)} pair(s) of a {job.total}-pair job")
             return
         job._probs[rows] = probs
         job.done += len(rows)
         if job.done == job.total:
+            seconds, chunks = time.perf_counter() - job._phase_start, -(-job.total // self.chunk_size)
+            logger.debug("job of %d pairs: predicted in %.3f s (%d chunks)", job.total, seconds, chunks)
             _settle(job.future, result=job._probs)
+
+    def _fail(self, job: Job, err: Exception, message: str) -> None:
+        """A turn of `job` failed: the operator gets the traceback, the job its error, and it leaves the queue."""
+        logger.exception(message)
+        with self._wake:
+            if job in self._jobs[job.priority]:
+                self._jobs[job.priority].remove(job)
+        _settle(job.future, error=err)
 
 
 def _settle(future: Future, result: Any = None, error: BaseException | None = None) -> None:

@@ -167,10 +167,12 @@ def check_folded(logits_before: np.ndarray, logits_after: np.ndarray, temperatur
     expected = np.asarray(logits_before, dtype=np.float64) / temperature
     after = np.asarray(logits_after, dtype=np.float64)
     error = float(np.max(np.abs(after - expected))) if len(after) else 0.0
-    same_labels = bool(np.array_equal(after.argmax(-1), np.asarray(logits_before).argmax(-1)))
-    if error > 1e-3 * max(1.0, float(np.max(np.abs(expected)))) or not same_labels:
+    if error > 1e-3 * max(1.0, float(np.max(np.abs(expected), initial=0.0))):
         raise UserError(
             f"folding T = {temperature:.3f} into the last linear layer did not divide the logits by T "
             f"(largest difference {error:.3g}); this head needs --calibrate false."
         )
-    return {"labels_unchanged": same_labels, "max_logit_error": error}
+    # each logit moved by at most `error`, so a label changes only where the two top logits were within 2 x error:
+    # a near-tie that the float32 forward pass rounded the other way, which the bound above already allows
+    changed = int(np.sum(after.argmax(-1) != np.asarray(logits_before).argmax(-1))) if len(after) else 0
+    return {"labels_unchanged": changed == 0, "labels_changed_in_ties": changed, "max_logit_error": error}
