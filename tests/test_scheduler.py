@@ -49,6 +49,13 @@ class FakePredictor:
         return np.array([[float(p[1:]), 0.0, 0.0] for p in premises], dtype=np.float32)
 
 
+    def logits(self, premises, hypotheses, **_):
+        self._enter(["group", *premises])
+        if self.fail_on is not None and self.fail_on in premises:
+            raise RuntimeError("boom")
+        return np.array([[float(p[1:]), 1.0, 2.0] for p in premises], dtype=np.float32)
+
+
 def job_rows(prefix: str, n: int) -> tuple[list[str], list[str]]:
     # same lengths, so the scheduler's longest-first order keeps input order
     return [f"{prefix}{i:03d}" for i in range(n)], ["h"] * n
@@ -220,4 +227,64 @@ def test_a_job_cancelled_while_its_tokens_are_counted_never_reaches_the_model() 
         job.result(5)
     assert scheduler.submit_pair("p1", "h").result(5)[0] == 1.0  # the worker went on
     assert predictor.passes == [["measure", "f000", "10"], ["p1"]]
+    scheduler.close()
+
+
+def test_a_group_of_pairs_is_one_interactive_pass_with_its_logits() -> None:
+    predictor = FakePredictor()
+    scheduler = Scheduler(predictor, chunk_size=4)
+    predictor.hold()
+    job = scheduler.submit(*job_rows("f", 40), Priority.FILE)
+    assert predictor.started.wait(5)  # the file's first chunk is in the model
+    answer = []
+    thread = threading.Thread(target=lambda: answer.append(scheduler.logits(["t1", "t2", "t3"], ["a", "b", "c"])))
+    thread.start()
+    while not scheduler.pending()["pairs"]:
+        time.sleep(0.001)
+    predictor.release()
+    thread.join(5)
+    job.result(5)
+
+    assert predictor.passes[1] == ["group", "t1", "t2", "t3"]  # right after the running chunk, in one pass
+    assert answer[0].tolist() == [[1.0, 1.0, 2.0], [2.0, 1.0, 2.0], [3.0, 1.0, 2.0]]  # logits, not probabilities
+    scheduler.close()
+
+
+def test_a_file_s_chunk_waits_at_most_one_group() -> None:
+    predictor = FakePredictor()
+    scheduler = Scheduler(predictor, chunk_size=4)
+    predictor.hold()
+    job = scheduler.submit(*job_rows("f", 12), Priority.FILE)
+    assert predictor.started.wait(5)
+    results = []
+    threads = [
+        threading.Thread(target=lambda i=i: results.append(scheduler.logits([f"g{i}", f"g{i}"], ["a", "b"])))
+        for i in range(3)
+    ]
+    for thread in threads:  # three classifications queue up while the file's first chunk runs
+        thread.start()
+        while scheduler.pending()["pairs"] < threads.index(thread) + 1:
+            time.sleep(0.001)
+    pair = scheduler.submit_pair("p5", "h")
+    predictor.release()
+    for thread in threads:
+        thread.join(5)
+    job.result(5)
+    pair.result(5)
+
+    kinds = ["file" if p[0].startswith("f") else p[0] for p in predictor.passes]
+    # each classification went before the file's next chunk, but never two in a row while a chunk waited; the
+    # single pair, queued after them, comes in its turn among the interactive work
+    assert kinds == ["file", "group", "file", "group", "file", "group", "p5"]
+    assert len(results) == 3
+    scheduler.close()
+
+
+def test_a_failing_group_fails_only_its_request() -> None:
+    predictor = FakePredictor(fail_on="g1")
+    scheduler = Scheduler(predictor)
+    with pytest.raises(RuntimeError, match="boom"):
+        scheduler.logits(["g1"], ["a"])
+    assert scheduler.predict_pair("p2", "h")[0] == pytest.approx(2.0)
+    assert scheduler.logits(["g3"], ["a"]).tolist() == [[3.0, 1.0, 2.0]]
     scheduler.close()

@@ -87,6 +87,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     helps = {
         "max_chars": "characters per premise or hypothesis, in the boxes and the API",
         "max_pairs": "pairs per /predict_batch call",
+        "max_labels": "candidate labels per /classify call",
         "max_rows": "rows per uploaded CSV file",
         "max_upload_mb": "size of an uploaded file in MB",
     }
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     """Check the flags, open the monitoring database, load the model (one sentence and exit status 2 when any
     of these fails), then serve."""
     args = parse_args(argv)
-    limits = Limits(args.max_chars, args.max_pairs, args.max_rows, args.max_upload_mb)
+    limits = Limits(args.max_chars, args.max_pairs, args.max_rows, args.max_upload_mb, args.max_labels)
     options = options_from_flags(args, num_threads=cpu_threads(args.num_threads))
     model = resolve_model(args.model)
     folder = ModelFolder(model)  # what train.py wrote beside the model: read once for monitoring, page and length

@@ -20,8 +20,10 @@ import numpy as np
 import pandas as pd
 
 from contradiction.data.competition import DataError, load_csv
+from contradiction.errors import UserError
 from contradiction.inference.model_folder import ModelRecord
 from contradiction.inference.tables import PROB_COLUMNS, TABLE_COLUMNS, chunk_table, submission, write_csvs
+from contradiction.inference.zero_shot import DEFAULT_TEMPLATE, ZeroShotClassifier, ZeroShotTask
 from contradiction.labels import LABELS
 from contradiction.languages import LanguageDetector, language_name
 from contradiction.serving.limits import Limits, text_problem
@@ -45,11 +47,17 @@ def as_dict(row: Iterable[float]) -> dict[str, float]:
 
 
 def language_notes(
-    premise_lang: str | None, hypothesis_lang: str | None, record: ModelRecord, top: float, low: float
+    premise_lang: str | None,
+    hypothesis_lang: str | None,
+    record: ModelRecord,
+    top: float,
+    low: float,
+    names: tuple[str, str] = ("premise", "hypothesis"),
 ) -> tuple[dict | None, list[str]]:
-    """The model's record in the premise's language, and plain sentences about what may weaken this answer."""
+    """The model's record in the premise's language, and plain sentences about what may weaken this answer.
+    `names` are what the page calls the two sides (a classification's: the text and the labels)."""
     notes = []
-    for name, code in (("premise", premise_lang), ("hypothesis", hypothesis_lang)):
+    for name, code in zip(names, (premise_lang, hypothesis_lang), strict=True):
         if code is None:
             notes.append(f"The language of the {name} could not be told (too short, or no letters).")
     languages = [c for c in dict.fromkeys((premise_lang, hypothesis_lang)) if c is not None]
@@ -61,8 +69,9 @@ def language_notes(
                     "was trained and validated on; its answer may be no better than a guess."
                 )
     if premise_lang and hypothesis_lang and premise_lang != hypothesis_lang:
+        first, second = language_name(premise_lang), language_name(hypothesis_lang)
         notes.append(
-            f"The premise is in {language_name(premise_lang)} and the hypothesis in {language_name(hypothesis_lang)}; "
+            f"The {names[0]} is in {first} and the {names[1]} in {second}; "
             "the model learned from pairs in one language, so mixed pairs are less reliable."
         )
     if top < low:
@@ -80,12 +89,13 @@ def language_notes(
 
 
 def language_markdown(premise_lang: str | None, hypothesis_lang: str | None, known: dict | None, notes: list[str],
-                      calibrated: bool | None) -> str:  # fmt: skip
+                      calibrated: bool | None, names: tuple[str, str] = ("premise", "hypothesis")) -> str:  # fmt: skip
     """The lines under the prediction on the page."""
     if premise_lang == hypothesis_lang:
         seen = f"**Language:** {language_name(premise_lang)}"
     else:
-        seen = f"**Languages:** premise {language_name(premise_lang)}, hypothesis {language_name(hypothesis_lang)}"
+        first, second = (language_name(code) for code in (premise_lang, hypothesis_lang))
+        seen = f"**Languages:** {names[0]} {first}, {names[1]} {second}"
     lines = [seen]
     if known is not None:
         lines.append(
@@ -218,6 +228,68 @@ class Handlers:
         known, notes = language_notes(premise_lang, hypothesis_lang, self.record, top, self.monitor.low_confidence)
         calibrated = self.record.calibrated if self.record.known else None
         return language_markdown(premise_lang, hypothesis_lang, known, notes, calibrated)
+
+    # --- zero-shot classification: a text against a hypothesis per candidate label, one interactive pass
+    def _classification(self, endpoint: str, text: str, labels: str, template: str, multi_label: bool) -> dict:
+        start = time.perf_counter()
+        if problem := text_problem(text, self.limits.max_chars):
+            raise self.refuse(endpoint, f"The text {problem[0]}; {problem[1]}.")
+        try:
+            task = ZeroShotTask.create(labels, template, multi_label, max_labels=self.limits.max_labels)
+        except UserError as err:
+            raise self.refuse(endpoint, str(err)) from None
+        for label, hypothesis in zip(task.labels, task.hypotheses(), strict=True):
+            if problem := text_problem(hypothesis, self.limits.max_chars):
+                raise self.refuse(endpoint, f"The label {label[:40]!r} makes a hypothesis that {problem[0]}; "
+                                  f"{problem[1]}.")  # fmt: skip
+        classifier = ZeroShotClassifier(self.scheduler.logits, self.scheduler.predictor.label_index)
+        try:
+            (answer,) = classifier([text], task)
+        except Exception:
+            logger.exception("classification failed for a text with %d label(s)", len(task.labels))
+            self.monitor.error(endpoint, "model")
+            raise gr.Error(MODEL_FAILED, print_exception=False) from None
+        self.monitor.request(endpoint, time.perf_counter() - start)
+        return answer
+
+    def classify(self, text: str, labels: str, template: str = DEFAULT_TEMPLATE, multi_label: bool = False) -> dict:
+        """Zero-shot classification: which of `labels` (comma-separated, or one per line) fits `text`.
+
+        Each label fills `template` (its `{}`) to make a hypothesis, and the text is the premise. Returns
+        {"sequence", "labels", "scores"}, the labels sorted by score, highest first: the shape of transformers'
+        zero-shot-classification pipeline. By default the scores are shared out among the labels and sum to one;
+        with `multi_label` each label is scored on its own (entailment against contradiction), so several can fit.
+        The scores rank the labels; they are not calibrated probabilities.
+        """
+        return self._classification("classify", text, labels, template, multi_label)
+
+    def classify_scores(self, text: str, labels: str, template: str, multi_label: bool) -> dict[str, float]:
+        """The page's Classify button: {label: score} for its `gr.Label`."""
+        answer = self._classification("classify", text, labels, template, multi_label)
+        return dict(zip(answer["labels"], answer["scores"], strict=True))
+
+    def check_classification(self, text: str, labels: str) -> None:
+        """Stop the classification with a friendly warning when a box is empty."""
+        missing = [name for name, value in (("text", text), ("few labels", labels)) if is_blank(value)]
+        if missing:
+            message = f"Type a {' and a '.join(missing)} first, or click one of the examples."
+            gr.Warning(message)
+            raise gr.Error(message, visible=False, print_exception=False)
+
+    def describe_classification(self, text: str, labels: str, template: str, scores: dict | None) -> str:
+        """The Classify tab's language line: the text's language and the labels', the model's record in the text's
+        language, and what may weaken the answer."""
+        if is_blank(text) or is_blank(labels) or not scores:
+            return ""
+        try:
+            hypothesis = ZeroShotTask.create(labels, template).hypotheses()[0]
+        except UserError:
+            return ""
+        text_lang, labels_lang = self.detector.detect(text), self.detector.detect(hypothesis)
+        names = ("text", "labels")
+        known, notes = language_notes(text_lang, labels_lang, self.record, 1.0, 0.0, names)
+        lines = language_markdown(text_lang, labels_lang, known, notes, None, names)
+        return lines + "\n\nThe scores rank the labels for this text; they are not calibrated probabilities."
 
     def predict_batch(self, premises: list[str], hypotheses: list[str]) -> list[dict[str, float]]:
         """Probabilities of entailment, neutral and contradiction for each (premise, hypothesis) pair."""

@@ -18,9 +18,10 @@ class Limits:
     max_pairs: int = 256  # pairs per /predict_batch call; larger jobs belong in the CSV tab or the CLI
     max_rows: int = 20_000  # rows per uploaded CSV file
     max_upload_mb: float = 20.0  # size of an uploaded file, in MB (2^20 bytes)
+    max_labels: int = 32  # candidate labels per /classify call: each one more pair in the text's forward pass
 
     def __post_init__(self) -> None:
-        for name in ("max_chars", "max_pairs", "max_rows", "max_upload_mb"):
+        for name in ("max_chars", "max_pairs", "max_rows", "max_upload_mb", "max_labels"):
             if not getattr(self, name) > 0:
                 raise UserError(f"--{name} {getattr(self, name)} must be a positive number.")
 
@@ -34,6 +35,7 @@ LIMIT_ENV = {
     "max_pairs": "CONTRADICTION_MAX_PAIRS",
     "max_rows": "CONTRADICTION_MAX_ROWS",
     "max_upload_mb": "CONTRADICTION_MAX_UPLOAD_MB",
+    "max_labels": "CONTRADICTION_MAX_LABELS",
 }
 
 

@@ -1,4 +1,4 @@
-"""The page: one pair, a CSV file and monitoring in three tabs, read top to bottom like the page itself.
+"""The page: one pair, a classification, a CSV file and monitoring in four tabs, read top to bottom like the page.
 
     demo = build_demo(predictor)        # then cli.launch(demo, ...), or demo.launch() in a notebook; demo.close()
 
@@ -6,7 +6,8 @@ What each button calls is in `handlers.py`; the queue in front of the model in `
 with the page (`lifecycle.py`); the command line (`python app.py`) in `cli.py`. API for scripts (gradio_client):
 `/predict` (premise, hypothesis -> label with three confidences), `/predict_batch` (lists -> one {label: prob}
 each), `/analyze` (one pair -> a JSON object with the languages seen and the model's record in them) and
-`/predict_file` (a competition test CSV -> preview, predictions, submission; cancellable).
+`/predict_file` (a competition test CSV -> preview, predictions, submission; cancellable) and `/classify` (text,
+labels, template, multi_label -> {"sequence", "labels", "scores"}, as transformers' zero-shot pipeline answers).
 """
 
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import gradio as gr
 
 from contradiction.inference.predictor import Predictor
+from contradiction.inference.zero_shot import DEFAULT_TEMPLATE
 from contradiction.labels import LABELS
 from contradiction.languages import get_detector
 from contradiction.serving.handlers import OUTPUT_MAX_AGE_S, PREVIEW_ROWS, Handlers, ModelRecord
@@ -72,6 +74,23 @@ EXAMPLES: list[tuple[str, str, str, str]] = [
     ("Vietnamese", "entailment", "Nam đã tốt nghiệp đại học vào năm ngoái.", "Nam từng học đại học."),
     ("Turkish", "neutral", "Ayşe bu sabah otobüsü kaçırdı.", "Ayşe işe geç kaldı."),
 ]
+
+
+# Written for this app: (text, labels, template, multi-label); labels in English and in the text's language
+CLASSIFY_EXAMPLES: list[tuple[str, str, str, bool]] = [
+    ("The new vaccine halved hospital admissions in its first year.", "health, politics, sports, technology",
+     DEFAULT_TEMPLATE, False),
+    ("Le gouvernement a présenté hier son projet de budget au parlement.", "politique, sport, santé, voyage",
+     "Ce texte parle de {}.", False),
+    ("El equipo ganó la final en los penaltis tras un partido muy igualado.", "sports, politics, health, travel",
+     DEFAULT_TEMPLATE, False),
+    ("Unser Flug nach Lissabon wurde wegen eines Sturms um drei Stunden verschoben.",
+     "Reisen, Politik, Sport, Gesundheit", "Dieser Text handelt von {}.", False),
+    ("这款新手机的电池可以连续使用两天。", "technology, sports, politics, travel", DEFAULT_TEMPLATE, False),
+    ("فاز المنتخب الوطني بالمباراة بهدفين مقابل هدف واحد.", "الرياضة, السياسة, الصحة, السفر", "هذا النص عن {}.", False),
+    ("The minister promised new money for hospitals and for sports clubs.", "politics, health, sports, travel",
+     DEFAULT_TEMPLATE, True),
+]  # fmt: skip
 
 
 def header(predictor: Predictor, max_chars: int) -> str:
@@ -158,6 +177,42 @@ def _page(
                 api_name="load_example",
                 api_visibility="private",
             )
+        with gr.Tab("Classify"):
+            gr.Markdown(
+                "Sort a text into labels of your own (zero-shot classification): each label fills the template to "
+                "make a hypothesis, and the label the model finds best entailed by the text wins. Labels and "
+                f"template may be in the text's language; up to {limits.max_labels} labels."
+            )
+            with gr.Row():
+                with gr.Column():
+                    text = gr.Textbox(
+                        label="Text",
+                        placeholder="e.g. The match ended in a draw after extra time.",
+                        lines=3,
+                        max_length=limits.max_chars,
+                    )
+                    candidate_labels = gr.Textbox(
+                        label="Labels (comma-separated, or one per line)",
+                        placeholder="sports, politics, health",
+                        lines=2,
+                    )
+                    template = gr.Textbox(label="Template ({} is where a label goes)", value=DEFAULT_TEMPLATE)
+                    multi_label = gr.Checkbox(
+                        label="Several labels can fit (each scored on its own)", value=False
+                    )
+                    classify = gr.Button("Classify", variant="primary")
+                with gr.Column():
+                    scores = gr.Label(label="Scores", elem_id="classify-scores")
+                    text_languages = gr.Markdown(elem_id="classify-languages")
+            gr.Examples(
+                [list(example) for example in CLASSIFY_EXAMPLES],
+                inputs=[text, candidate_labels, template, multi_label],
+                label="Examples",
+                examples_per_page=len(CLASSIFY_EXAMPLES),
+                cache_examples=False,
+                api_name="load_classify_example",
+                api_visibility="private",
+            )
         with gr.Tab("CSV file"):
             gr.Markdown(
                 "Upload a test CSV in the competition format (`id,premise,hypothesis,lang_abv,language`), "
@@ -203,6 +258,27 @@ def _page(
             concurrency_limit=4,  # files share the model chunk by chunk in the scheduler
         )
         stop_file.click(None, None, None, cancels=[file_job], api_name="stop_file", api_visibility="private")
+        classify.click(
+            on.check_classification,
+            [text, candidate_labels],
+            None,
+            api_name="check_classification",
+            api_visibility="private",
+        ).success(
+            on.classify_scores,
+            [text, candidate_labels, template, multi_label],
+            scores,
+            api_name="classify_scores",
+            api_visibility="private",  # scripts call /classify, which answers in the pipeline's shape
+            concurrency_limit=max_batch_size,
+        ).success(
+            on.describe_classification,
+            [text, candidate_labels, template, scores],
+            text_languages,
+            api_name="describe_classification",
+            api_visibility="private",
+        )
+        gr.api(on.classify, api_name="classify", concurrency_limit=max_batch_size)
         gr.api(on.predict_batch, api_name="predict_batch", concurrency_limit=4)
         gr.api(on.analyze, api_name="analyze", concurrency_limit=2 * max_batch_size)
         demo.unload(on.close_session)

@@ -8,6 +8,7 @@ the same way, in the worker, a chunk of `MEASURE_CHUNK` pairs at a time, before 
 
     scheduler = Scheduler(predictor)
     scheduler.predict_pair("A man sleeps.", "Nobody sleeps.")          # blocks; shares a pass with others
+    scheduler.logits(["A text."] * 3, ["About a.", "About b.", "About c."])  # a classification: one pass, interactive
     job = scheduler.submit(premises, hypotheses, Priority.FILE, owner=session)
     job.result()                                                        # or scheduler.cancel(job)
 """
@@ -121,6 +122,16 @@ class _Pair:
     future: Future = field(default_factory=Future)
 
 
+@dataclass(eq=False)
+class _Group:
+    """Interactive pairs that answer one request together (a text and its candidate labels): one forward pass of
+    their own, the raw logits back."""
+
+    premises: list[str]
+    hypotheses: list[str]
+    future: Future = field(default_factory=Future)
+
+
 class Scheduler:
     """Runs every request of the app through `predictor`, interactive first, bulk work in small chunks.
 
@@ -139,7 +150,8 @@ class Scheduler:
         self.pair_batch_size = pair_batch_size
         self.chunk_size = chunk_size
         self.measure_chunk = measure_chunk
-        self._pairs: deque[_Pair] = deque()
+        self._pairs: deque[_Pair | _Group] = deque()  # interactive work, in arrival order
+        self._bulk_owed = False  # a group ran while bulk work waited: the next bulk chunk goes before another group
         self._jobs: dict[Priority, deque[Job]] = {Priority.BATCH: deque(), Priority.FILE: deque()}
         self._wake = threading.Condition()
         self._closed = False
@@ -153,12 +165,25 @@ class Scheduler:
         return self.submit_pair(premise, hypothesis).result()
 
     def submit_pair(self, premise: str, hypothesis: str) -> Future:
-        pair = _Pair(premise, hypothesis)
+        return self._queue(_Pair(premise, hypothesis))
+
+    def logits(self, premises: Sequence[str], hypotheses: Sequence[str]) -> np.ndarray:
+        """Raw logits (pairs, the model's labels) of pairs that answer one interactive request together, such as a
+        text and its candidate labels: one forward pass, before any bulk work, except that a bulk chunk that waited
+        goes first after each such pass (a file waits at most one classification). Blocks; raises what the model
+        raised."""
+        if len(premises) != len(hypotheses):
+            raise ValueError(f"{len(premises)} premises but {len(hypotheses)} hypotheses")
+        if not premises:
+            return np.zeros((0, 0), dtype=np.float32)
+        return self._queue(_Group(list(premises), list(hypotheses))).result()
+
+    def _queue(self, item: _Pair | _Group) -> Future:
         with self._wake:
             self._check_open()
-            self._pairs.append(pair)
+            self._pairs.append(item)
             self._wake.notify()
-        return pair.future
+        return item.future
 
     def submit(
         self,
@@ -225,31 +250,46 @@ class Scheduler:
             raise RuntimeError("the scheduler is closed")
 
     # --- the worker
-    def _next(self) -> tuple[list[_Pair], Job | None, list[int]] | None:
-        """Under the lock: the next forward pass, interactive pairs first, else the next job's next chunk."""
+    def _next(self) -> list[_Pair] | _Group | tuple[Job, list[int]] | None:
+        """Under the lock: the next forward pass, interactive work first (the single pairs waiting together, or a
+        group), else the next job's next chunk; after a group, a waiting chunk before the next group."""
         while True:
             if self._closed:
                 return None
-            if self._pairs:
+            head = self._pairs[0] if self._pairs else None
+            if isinstance(head, _Pair):
                 pairs = []
-                while self._pairs and len(pairs) < self.pair_batch_size:
+                while self._pairs and isinstance(self._pairs[0], _Pair) and len(pairs) < self.pair_batch_size:
                     pair = self._pairs.popleft()
                     if pair.future.set_running_or_notify_cancel():
                         pairs.append(pair)
                 if pairs:
-                    return pairs, None, []
+                    return pairs
                 continue
+            if head is not None and not (self._bulk_owed and self._bulk_waiting()):
+                self._pairs.popleft()
+                if head.future.set_running_or_notify_cancel():
+                    self._bulk_owed = self._bulk_waiting()
+                    return head
+                continue
+            self._bulk_waiting()  # cancelled jobs leave the queues
             for priority in (Priority.BATCH, Priority.FILE):
                 queue = self._jobs[priority]
-                while queue and queue[0].cancelled:
-                    queue.popleft()
                 if queue:
+                    self._bulk_owed = False
                     job = queue.popleft()
                     rows = job.next_rows(self.measure_chunk if job.measuring else self.chunk_size)
                     if not job.last_turn(rows):
                         queue.append(job)  # its turn comes again after the other jobs of its kind
-                    return [], job, rows
+                    return job, rows
             self._wake.wait()
+
+    def _bulk_waiting(self) -> bool:
+        """Whether a job waits for its next chunk (cancelled jobs leave the queues here)."""
+        for queue in self._jobs.values():
+            while queue and queue[0].cancelled:
+                queue.popleft()
+        return any(self._jobs.values())
 
     def _run(self) -> None:
         while True:
@@ -257,13 +297,14 @@ class Scheduler:
                 work = self._next()
             if work is None:
                 return
-            pairs, job, rows = work
-            if pairs:
-                self._run_pairs(pairs)
-            elif job is not None and job.measuring:
-                self._measure_chunk(job, rows)
-            elif job is not None:
-                self._run_chunk(job, rows)
+            if isinstance(work, list):
+                self._run_pairs(work)
+            elif isinstance(work, _Group):
+                self._run_group(work)
+            elif work[0].measuring:
+                self._measure_chunk(*work)
+            else:
+                self._run_chunk(*work)
 
     def _run_pairs(self, pairs: list[_Pair]) -> None:
         self.passes[Priority.PAIR] += 1
@@ -278,6 +319,18 @@ class Scheduler:
             return
         for pair, row in zip(pairs, probs, strict=True):
             pair.future.set_result(row)
+
+    def _run_group(self, group: _Group) -> None:
+        self.passes[Priority.PAIR] += 1
+        try:
+            logits = self.predictor.logits(group.premises, group.hypotheses)
+            if len(logits) != len(group.premises):
+                raise RuntimeError(f"the model answered {len(logits)} rows for {len(group.premises)} pairs")
+        except Exception as err:
+            logger.exception("prediction failed for a group of %d pair(s)", len(group.premises))
+            group.future.set_exception(err)
+            return
+        group.future.set_result(logits)
 
     def _measure_chunk(self, job: Job, rows: list[int]) -> None:
         if job.cancelled:

@@ -155,6 +155,13 @@ class Monitor:
             m.db_errors.inc(len(rows))
             logger.warning("could not record %d prediction(s) in %s: %s", len(rows), self.log.path, err)
 
+    def request(self, endpoint: str, latency_s: float) -> None:
+        """A successful call whose pairs are not a user's own premise and hypothesis (a zero-shot classification:
+        a text against hypotheses made from labels): counted and timed, but kept out of the database and of the
+        label and language mix, whose drift is measured against the training pairs."""
+        self.metrics.requests.labels(endpoint).inc()
+        self.metrics.latency.labels(endpoint).observe(latency_s)
+
     def error(self, endpoint: str, kind: str) -> None:
         """An API call that got no prediction: kind "input" (refused) or "model" (failed inside the model)."""
         self.metrics.requests.labels(endpoint).inc()
