@@ -112,6 +112,16 @@ def language_markdown(premise_lang: str | None, hypothesis_lang: str | None, kno
     return "\n\n".join(lines)
 
 
+def _stop_if_empty(boxes: dict[str, str]) -> None:
+    """Before a page's event runs: a friendly warning naming the empty boxes, and an error that stops the chain."""
+    missing = [name for name, value in boxes.items() if is_blank(value)]
+    if missing:
+        message = f"Type a {' and a '.join(missing)} first, or click one of the examples."
+        gr.Warning(message)
+        # invisible: the warning says it all; raising is what stops the chained prediction
+        raise gr.Error(message, visible=False, print_exception=False)
+
+
 def _prune(root: Path, max_age_s: float) -> None:
     """Remove result folders older than `max_age_s`: one per CSV file processed."""
     cutoff = time.time() - max_age_s
@@ -160,12 +170,7 @@ class Handlers:
     # --- the page's Submit button, before anything runs
     def check_pair(self, premise: str, hypothesis: str) -> None:
         """Stop the prediction with a friendly warning when a box is empty."""
-        missing = [name for name, text in (("premise", premise), ("hypothesis", hypothesis)) if is_blank(text)]
-        if missing:
-            message = f"Type a {' and a '.join(missing)} first, or click one of the examples."
-            gr.Warning(message)
-            # invisible: the warning says it all; raising is what stops the chained prediction
-            raise gr.Error(message, visible=False, print_exception=False)
+        _stop_if_empty({"premise": premise, "hypothesis": hypothesis})
 
     def _one_pair(self, endpoint: str, premise: str, hypothesis: str) -> tuple[np.ndarray, str | None, str | None]:
         """Check, predict through the scheduler, detect both languages, record; the probabilities and languages."""
@@ -270,11 +275,7 @@ class Handlers:
 
     def check_classification(self, text: str, labels: str) -> None:
         """Stop the classification with a friendly warning when a box is empty."""
-        missing = [name for name, value in (("text", text), ("few labels", labels)) if is_blank(value)]
-        if missing:
-            message = f"Type a {' and a '.join(missing)} first, or click one of the examples."
-            gr.Warning(message)
-            raise gr.Error(message, visible=False, print_exception=False)
+        _stop_if_empty({"text": text, "few labels": labels})
 
     def describe_classification(self, text: str, labels: str, template: str, scores: dict | None) -> str:
         """The Classify tab's language line: the text's language and the labels', the model's record in the text's
