@@ -111,3 +111,31 @@ def test_competition_languages_are_the_fifteen_codes():
     assert normalise_code("zh-CN") == "zh"
     assert normalise_code("wuu") == "zh"
     assert normalise_code("zxx") is None
+
+
+def test_the_app_takes_another_detector(smoke_run) -> None:
+    """Another language detector needs only `detect` and `detect_many`; the app is handed it, nothing else changes."""
+    from gradio_client import Client
+    from local_app import launch_local
+
+    from contradiction.inference.predictor import Predictor
+    from contradiction.serving.limits import Limits
+    from contradiction.serving.monitoring.monitor import Monitor
+    from contradiction.serving.page import build_demo
+
+    class Everything(LanguageDetector):  # says every text is Swahili
+        def detect(self, text: str) -> str | None:
+            return "sw"
+
+        def detect_many(self, texts) -> list[str | None]:
+            return ["sw"] * len(texts)
+
+    limits, monitor = Limits(), Monitor()
+    demo = build_demo(Predictor.from_pretrained(smoke_run), limits, monitor, detector=Everything())
+    try:
+        client = Client(launch_local(demo, limits, monitor), verbose=False, analytics_enabled=False)
+        answer = client.predict(SENTENCES["en"], SENTENCES["fr"], api_name="/analyze")
+    finally:
+        demo.close()
+    assert answer["premise_language"] == {"code": "sw", "name": "Swahili"}
+    assert answer["hypothesis_language"]["code"] == "sw"

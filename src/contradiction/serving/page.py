@@ -17,7 +17,7 @@ import gradio as gr
 from contradiction.inference.predictor import Predictor
 from contradiction.inference.zero_shot import DEFAULT_TEMPLATE
 from contradiction.labels import LABELS
-from contradiction.languages import get_detector
+from contradiction.languages import LanguageDetector, get_detector
 from contradiction.serving.handlers import OUTPUT_MAX_AGE_S, PREVIEW_ROWS, Handlers, ModelRecord
 from contradiction.serving.lifecycle import App, Runtime, env_default
 from contradiction.serving.limits import Limits
@@ -114,6 +114,7 @@ def build_demo(
     output_dir: str | Path | None = None,
     record: ModelRecord | None = None,
     chunk_size: int = CHUNK_SIZE,
+    detector: LanguageDetector | None = None,
 ) -> App:
     """The app around `predictor`; serve it with `cli.launch` (which adds the upload limit and `/metrics`), and
     `close()` it: that stops the server, the scheduler's worker thread, and removes the result folder it made.
@@ -126,13 +127,15 @@ def build_demo(
         output_dir: where CSV results are written (default: a new folder in the system temp dir, removed at close).
         record: the model's validation record per language (default: read from the model folder).
         chunk_size: pairs per forward pass of bulk work (CSV files, /predict_batch), between single pairs.
+        detector: tells the language of each text (default: `languages.get_detector()`, py3langid); another
+            detector needs only its `detect` and `detect_many`, answering the competition's codes (`zh`, `en`).
     """
     limits = limits or Limits()
     monitor = monitor or Monitor()
     record = record if record is not None else ModelRecord.read(predictor.name)
     runtime = Runtime(predictor, output_dir, pair_batch_size=max_batch_size, chunk_size=chunk_size)
     try:
-        demo = _page(predictor, limits, monitor, max_batch_size, record, runtime)
+        demo = _page(predictor, limits, monitor, max_batch_size, record, runtime, detector or get_detector())
     except BaseException:
         runtime.close()
         raise
@@ -141,9 +144,15 @@ def build_demo(
 
 
 def _page(
-    predictor: Predictor, limits: Limits, monitor: Monitor, max_batch_size: int, record: ModelRecord, runtime: Runtime
+    predictor: Predictor,
+    limits: Limits,
+    monitor: Monitor,
+    max_batch_size: int,
+    record: ModelRecord,
+    runtime: Runtime,
+    detector: LanguageDetector,
 ) -> App:
-    on = Handlers(runtime.scheduler, limits, monitor, get_detector(), record, runtime.outputs_root)
+    on = Handlers(runtime.scheduler, limits, monitor, detector, record, runtime.outputs_root)
     with App(title="Contradiction detector", delete_cache=(1800, OUTPUT_MAX_AGE_S)) as demo:
         gr.Markdown(header(predictor, limits.max_chars))
         with gr.Tab("One pair"):
