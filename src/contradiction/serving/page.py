@@ -190,7 +190,8 @@ def _page(
             gr.Markdown(
                 "Sort a text into labels of your own (zero-shot classification): each label fills the template to "
                 "make a hypothesis, and the label the model finds best entailed by the text wins. Labels and "
-                f"template may be in the text's language; up to {limits.max_labels} labels."
+                "template may be in the text's language, though English ones often score better (docs/results.md); "
+                f"up to {limits.max_labels} labels."
             )
             with gr.Row():
                 with gr.Column():
