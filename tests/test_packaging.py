@@ -16,6 +16,7 @@ def test_every_console_script_names_a_function_that_takes_no_argument():
     assert set(scripts) == {
         "contradiction-predict",
         "contradiction-calibrate",
+        "contradiction-classify",
         "contradiction-app",
         "contradiction-prepare",
     }
