@@ -53,9 +53,11 @@ def language_notes(
     top: float,
     low: float,
     names: tuple[str, str] = ("premise", "hypothesis"),
+    warn_mixed: bool = True,
 ) -> tuple[dict | None, list[str]]:
     """The model's record in the premise's language, and plain sentences about what may weaken this answer.
-    `names` are what the page calls the two sides (a classification's: the text and the labels)."""
+    `names` are what the page calls the two sides (a classification's: the text and the labels); `warn_mixed`
+    warns of two languages in one pair."""
     notes = []
     for name, code in zip(names, (premise_lang, hypothesis_lang), strict=True):
         if code is None:
@@ -68,7 +70,7 @@ def language_notes(
                     f"{language_name(code)} is not one of the {len(record.per_language)} languages the model "
                     "was trained and validated on; its answer may be no better than a guess."
                 )
-    if premise_lang and hypothesis_lang and premise_lang != hypothesis_lang:
+    if warn_mixed and premise_lang and hypothesis_lang and premise_lang != hypothesis_lang:
         first, second = language_name(premise_lang), language_name(hypothesis_lang)
         notes.append(
             f"The {names[0]} is in {first} and the {names[1]} in {second}; "
@@ -288,7 +290,8 @@ class Handlers:
             return ""
         text_lang, labels_lang = self.detector.detect(text), self.detector.detect(hypothesis)
         names = ("text", "labels")
-        known, notes = language_notes(text_lang, labels_lang, self.record, 1.0, 0.0, names)
+        # no mixed-language warning: English labels beat translated ones on SIB-200 in 13 of 14 other languages
+        known, notes = language_notes(text_lang, labels_lang, self.record, 1.0, 0.0, names, warn_mixed=False)
         lines = language_markdown(text_lang, labels_lang, known, notes, None, names)
         return lines + "\n\nThe scores rank the labels for this text; they are not calibrated probabilities."
 
