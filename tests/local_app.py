@@ -22,12 +22,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch_local(demo: gr.Blocks, limits: Limits, monitor: Monitor) -> str:
-    """Start `demo` in this process without blocking; return its URL. The caller closes it."""
+def launch_local(demo: gr.Blocks, limits: Limits, monitor: Monitor, **kwargs) -> str:
+    """Start `demo` in this process without blocking; return its URL. The caller closes it. `kwargs` go to
+    `cli.launch` (api_token, mcp_server)."""
     _, url, _ = launch(
-        demo, limits, monitor, prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True
+        demo,
+        limits,
+        monitor,
+        prevent_thread_lock=True,
+        server_name="127.0.0.1",
+        server_port=free_port(),
+        quiet=True,
+        **kwargs,
     )
     return url
+
+
+@contextmanager
+def served(demo: gr.Blocks, limits: Limits, monitor: Monitor, **kwargs) -> Iterator[str]:
+    """`launch_local` for the length of a `with` block: its URL, and the app closed at the end."""
+    url = launch_local(demo, limits, monitor, **kwargs)
+    try:
+        yield url
+    finally:
+        demo.close()
 
 
 CHROMIUM = Path("/usr/bin/chromium")

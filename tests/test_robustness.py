@@ -254,10 +254,11 @@ def test_predict_cli_flags_are_checked_before_the_model_loads(sample_dir, tmp_pa
 
 def test_text_problem_names_each_kind() -> None:
     assert text_problem("A sentence.", 20) is None
-    assert text_problem(" \t\n", 20) == ("is empty", "send a sentence")
-    assert text_problem(None, 20) == ("is empty", "send a sentence")
-    assert text_problem("x" * 21, 20) == ("has 21 characters, over the limit of 20", "shorten it")
-    assert text_problem("a\ud800b", 20)[0] == "is not valid Unicode (it holds an unpaired surrogate)"
+    assert text_problem(" \t\n", 20) == ("is empty", "send a sentence", 422)
+    assert text_problem(None, 20) == ("is empty", "send a sentence", 422)
+    assert text_problem("x" * 21, 20) == ("has 21 characters, over the limit of 20", "shorten it", 413)
+    assert text_problem("a\ud800b", 20)[::2] == ("is not valid Unicode (it holds an unpaired surrogate)", 422)
+    assert text_problem(7, 20) == ("is not text (int)", "send a string", 400)
     for text in ODD_TEXTS.values():
         assert text_problem(text, 200) is None
 

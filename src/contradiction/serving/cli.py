@@ -2,11 +2,15 @@
 
     python app.py --model outputs/model --port 7860    # or MODEL_ID=outputs/model python app.py
 
-Prometheus metrics at `/metrics`; every prediction recorded in a SQLite database (see monitoring.py).
+Beside the page on the same server: Prometheus metrics at `/metrics`, the JSON API under `/api/v1/` (json_api.py),
+MCP tools at `/gradio_api/mcp/` (Gradio's, from the API endpoints' docstrings; `--no_mcp` turns it off), and with
+`--api_token` both of the latter behind a bearer token (access.py). Every prediction is recorded in a SQLite
+database (see monitoring/).
 """
 
 import argparse
 import dataclasses
+import importlib.util
 import os
 from collections.abc import Callable
 
@@ -18,6 +22,8 @@ from contradiction.inference.loading import ModelLoadError, resolve_model
 from contradiction.inference.model_folder import ModelFolder
 from contradiction.inference.options import COMMAND_LINE_OPTIONS, add_options_flags, cpu_threads, options_from_flags
 from contradiction.inference.predictor import Predictor
+from contradiction.serving import json_api
+from contradiction.serving.access import TOKEN_ENV, TokenGuard
 from contradiction.serving.limits import LIMIT_ENV, Limits
 from contradiction.serving.monitoring.drift import training_label_mix, training_language_mix
 from contradiction.serving.monitoring.monitor import Monitor
@@ -25,11 +31,19 @@ from contradiction.serving.monitoring.store import HOME_ENV, PredictionLog, defa
 from contradiction.serving.page import build_demo
 from contradiction.serving.scheduler import CHUNK_SIZE
 
+MCP_ENV = "GRADIO_MCP_SERVER"
+"""Gradio's own switch for its MCP server; here it is on unless this says false (or --no_mcp)."""
 
-def launch(demo: gr.Blocks, limits: Limits, monitor: Monitor, **kwargs) -> tuple:
-    """Serve `demo` with the upload size limit, Prometheus metrics at `/metrics`, and Gradio's own
-    analytics dashboard off; `kwargs` go to `Blocks.launch` (server_name, server_port, ...)."""
+
+def launch(
+    demo: gr.Blocks, limits: Limits, monitor: Monitor, api_token: str | None = None, mcp_server: bool = True, **kwargs
+) -> tuple:
+    """Serve `demo` with the upload size limit, Prometheus metrics at `/metrics`, the JSON API under `/api/v1/` (when
+    `demo` is `build_demo`'s), MCP tools at `/gradio_api/mcp/` unless `mcp_server` is false, and Gradio's own
+    analytics dashboard off; with `api_token`, the JSON API and MCP answer only `Authorization: Bearer <api_token>`.
+    `kwargs` go to `Blocks.launch` (server_name, server_port, ...)."""
     from prometheus_client import CONTENT_TYPE_LATEST
+    from starlette.middleware import Middleware
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import Route
@@ -37,10 +51,16 @@ def launch(demo: gr.Blocks, limits: Limits, monitor: Monitor, **kwargs) -> tuple
     def metrics(_: Request) -> Response:  # sync: Starlette runs it in a thread, off the event loop
         return Response(monitor.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
+    routes = [Route("/metrics", metrics)]
+    handlers = getattr(demo, "handlers", None)
+    if handlers is not None:
+        routes += json_api.routes(handlers, token=bool(api_token))
+    middleware = [Middleware(TokenGuard, token=api_token)] if api_token else []
     return demo.launch(
         max_file_size=limits.max_upload_bytes,
         enable_monitoring=False,
-        app_kwargs={"routes": [Route("/metrics", metrics)]},
+        mcp_server=mcp_server,
+        app_kwargs={"routes": routes, "middleware": middleware},
         **kwargs,
     )
 
@@ -81,6 +101,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=CHUNK_SIZE,
         help="pairs per forward pass of CSV files and /predict_batch calls: the longest a single pair waits "
         f"behind them (default {CHUNK_SIZE}, docs/benchmarks.md)",
+    )
+    access = parser.add_argument_group("the JSON API (/api/v1/) and MCP (/gradio_api/mcp/)")
+    access.add_argument(
+        "--api_token",
+        default=os.environ.get(TOKEN_ENV) or None,
+        help=f"require Authorization: Bearer <token> on /api/v1/ and MCP (default: ${TOKEN_ENV}, else none; prefer "
+        "the variable: a flag shows in the process list). The page and Gradio's own API stay open",
+    )
+    access.add_argument(
+        "--no_mcp",
+        action="store_true",
+        default=os.environ.get(MCP_ENV, "").strip().lower() in ("false", "0", "no"),
+        help=f"do not serve the API endpoints as MCP tools (default: served, unless ${MCP_ENV}=false)",
     )
     limits = parser.add_argument_group("limits (a request over a limit is refused with one sentence)")
     defaults = Limits()
@@ -132,6 +165,9 @@ def main(argv: list[str] | None = None) -> None:
     """Check the flags, open the monitoring database, load the model (one sentence and exit status 2 when any
     of these fails), then serve."""
     args = parse_args(argv)
+    if not args.no_mcp and importlib.util.find_spec("mcp") is None:
+        raise UserError("MCP needs the mcp package: pip install 'gradio[mcp]' (pyproject.toml pins it), or --no_mcp.")
+    api_token = (args.api_token or "").strip() or None
     limits = Limits(args.max_chars, args.max_pairs, args.max_rows, args.max_upload_mb, args.max_labels)
     options = options_from_flags(args, num_threads=cpu_threads(args.num_threads))
     model = resolve_model(args.model)
@@ -160,9 +196,13 @@ def main(argv: list[str] | None = None) -> None:
         texts = "with" if args.log_texts else "without"
         print(f"recording predictions ({texts} their texts) in {log.path}", flush=True)
     print(f"serving at {predictor.max_length} tokens per pair (--max_length)", flush=True)
+    if api_token:  # that there is one, never the token
+        print(f"/api/v1/ and MCP require the access token (--api_token or ${TOKEN_ENV})", flush=True)
     demo = build_demo(predictor, limits, monitor, chunk_size=args.chunk_size, record=folder.record)
     try:
-        launch(demo, limits, monitor, server_name=args.host, server_port=args.port)  # until Ctrl-C
+        launch(  # until Ctrl-C
+            demo, limits, monitor, api_token, not args.no_mcp, server_name=args.host, server_port=args.port
+        )
     except OSError as err:  # the port is taken, or the address is not this machine's
         host = args.host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
         port = args.port or os.environ.get("GRADIO_SERVER_PORT") or 7860

@@ -2,6 +2,11 @@
 
 The page layout is in `page.py`; this module holds the request handlers and what they say about the model's record
 (`ModelRecord`, read from its folder by `inference.model_folder`: validation accuracy per language, calibration).
+The public endpoints' docstrings and type hints are their MCP tool descriptions and schemas (Gradio reads the text
+before `Args:`, one `name: description` line per argument, and each line after `Returns:` as one item), so they say
+what each returns and how to read its probabilities. The JSON API (`json_api.py`) calls the same checks through
+`one_pair`, `many_pairs` and `classification`, which take the endpoint name to record under; a refusal is a
+`Refused` carrying its HTTP status.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from contradiction.data.competition import DataError, load_csv
 from contradiction.errors import UserError
 from contradiction.inference.model_folder import ModelRecord
 from contradiction.inference.tables import PROB_COLUMNS, TABLE_COLUMNS, chunk_table, submission, write_csvs
-from contradiction.inference.zero_shot import DEFAULT_TEMPLATE, ZeroShotClassifier, ZeroShotTask
+from contradiction.inference.zero_shot import DEFAULT_TEMPLATE, ZeroShotClassifier, ZeroShotTask, split_labels
 from contradiction.labels import LABELS
 from contradiction.languages import LanguageDetector, language_name
 from contradiction.serving.limits import Limits, text_problem
@@ -40,6 +45,16 @@ OUTPUT_MAX_AGE_S = 3600  # uploads and result files older than this are deleted 
 PROGRESS_EVERY_S = 0.5  # how often a CSV job's progress bar moves
 
 MODEL_FAILED = "The model failed on this request; try again, and tell the operator if it keeps failing."
+
+
+class Refused(gr.Error):
+    """A request refused before it reached the model: one sentence for the user (Gradio shows it as any
+    `gr.Error`), and the HTTP status the JSON API answers it with (400 malformed, 413 over a limit, 422 a text or
+    a label the model cannot use)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message, print_exception=False)
+        self.status = status
 
 
 def as_dict(row: Iterable[float]) -> dict[str, float]:
@@ -124,6 +139,15 @@ def _stop_if_empty(boxes: dict[str, str]) -> None:
         raise gr.Error(message, visible=False, print_exception=False)
 
 
+def _labels_status(labels: object, max_labels: int) -> int:
+    """The HTTP status of candidate labels `ZeroShotTask.create` refused: 400 when one is not text, 413 over the
+    limit, 422 otherwise (none, a blank or repeated label, a template without its {})."""
+    names = split_labels(labels) if isinstance(labels, str | list | tuple) else [labels]
+    if not all(isinstance(name, str) for name in names):
+        return 400
+    return 413 if len(names) > max_labels else 422
+
+
 def _prune(root: Path, max_age_s: float) -> None:
     """Remove result folders older than `max_age_s`: one per CSV file processed."""
     cutoff = time.time() - max_age_s
@@ -160,22 +184,24 @@ class Handlers:
         self.record = record
         self.outputs_root = outputs_root
 
-    def refuse(self, endpoint: str, message: str) -> gr.Error:
+    def refuse(self, endpoint: str, message: str, status: int = 400) -> Refused:
+        """Count a refused request of `endpoint` and return the error to raise (see `Refused` for `status`)."""
         self.monitor.error(endpoint, "input")
-        return gr.Error(message, print_exception=False)
+        return Refused(message, status)
 
     def check_texts(self, endpoint: str, premise: str, hypothesis: str) -> None:
         for name, text in (("premise", premise), ("hypothesis", hypothesis)):
             if problem := text_problem(text, self.limits.max_chars):
-                raise self.refuse(endpoint, f"The {name} {problem[0]}; {problem[1]}.")
+                raise self.refuse(endpoint, f"The {name} {problem.what}; {problem.fix}.", problem.status)
 
     # --- the page's Submit button, before anything runs
     def check_pair(self, premise: str, hypothesis: str) -> None:
         """Stop the prediction with a friendly warning when a box is empty."""
         _stop_if_empty({"premise": premise, "hypothesis": hypothesis})
 
-    def _one_pair(self, endpoint: str, premise: str, hypothesis: str) -> tuple[np.ndarray, str | None, str | None]:
-        """Check, predict through the scheduler, detect both languages, record; the probabilities and languages."""
+    def one_pair(self, endpoint: str, premise: str, hypothesis: str) -> tuple[np.ndarray, str | None, str | None]:
+        """Check, predict through the scheduler (single pairs first), detect both languages, record under
+        `endpoint`; the probabilities in `LABELS` order and the two languages. Raises `Refused` or `gr.Error`."""
         start = time.perf_counter()
         self.check_texts(endpoint, premise, hypothesis)
         try:
@@ -196,19 +222,41 @@ class Handlers:
         return row, premise_lang, hypothesis_lang
 
     def predict(self, premise: str, hypothesis: str) -> dict[str, float]:
-        """Probabilities of entailment, neutral and contradiction for one premise and one hypothesis.
+        """Natural language inference: does the hypothesis follow from the premise (entailment), contradict it
+        (contradiction), or neither (neutral)? Premise and hypothesis may be in any of the model's languages.
+        The three probabilities sum to 1; analyze says whether they are calibrated and what may weaken them.
+        An empty or over-long text is refused with one sentence. Requests that arrive together share a forward pass.
 
-        Requests that arrive together share a forward pass. An empty, over-long or broken text is refused with
-        one sentence, alone; a failure inside the model gets one sentence too, for each request of its batch.
+        Args:
+            premise: the statement taken as true, e.g. "The museum closes at six on Sundays."
+            hypothesis: the statement to check against it, e.g. "The museum is open all night on Sundays."
+
+        Returns:
+            {"label": the most probable label, "confidences": [{"label", "confidence"}] for all three, highest first}
         """
-        row, _, _ = self._one_pair("predict", premise, hypothesis)
+        row, _, _ = self.one_pair("predict", premise, hypothesis)
         return as_dict(row)
 
     def analyze(self, premise: str, hypothesis: str) -> dict:
-        """One pair in full: label, the three probabilities, the languages seen, the model's record in the
-        premise's language (when its folder has eval_results.json), whether it is calibrated, the tokens per pair
-        it reads (`max_length`: longer pairs are cut), and notes."""
-        row, premise_lang, hypothesis_lang = self._one_pair("analyze", premise, hypothesis)
+        """Natural language inference on one pair, in full: does the hypothesis follow from the premise
+        (entailment), contradict it (contradiction), or neither (neutral)? Use it to check whether a statement is
+        supported or contradicted by a source text. Answers the label and its probabilities with what to make of
+        them: the languages seen, the model's validation accuracy in the premise's language, whether the
+        probabilities are calibrated, and notes that warn of an untrained or mixed language or a low confidence.
+
+        Args:
+            premise: the source text, taken as true (any of the model's languages)
+            hypothesis: the statement to check against the premise
+
+        Returns:
+            label: entailment (the premise implies the hypothesis), contradiction (it rules it out) or neutral (neither)
+            probabilities: {entailment, neutral, contradiction}, summing to 1; calibrated only when calibrated is true
+            premise_language and hypothesis_language: {code, name}; code null when too short to tell
+            language_record: the model's validation_accuracy and validation_pairs in the premise's language, or null
+            trained_languages, calibrated, temperature, max_length (tokens read per pair; longer pairs are cut)
+            notes: what weakens this answer (an untrained or a mixed language, a low top probability); [] when nothing
+        """
+        row, premise_lang, hypothesis_lang = self.one_pair("analyze", premise, hypothesis)
         known, notes = language_notes(
             premise_lang, hypothesis_lang, self.record, float(row.max()), self.monitor.low_confidence
         )
@@ -237,18 +285,22 @@ class Handlers:
         return language_markdown(premise_lang, hypothesis_lang, known, notes, calibrated)
 
     # --- zero-shot classification: a text against a hypothesis per candidate label, one interactive pass
-    def _classification(self, endpoint: str, text: str, labels: str, template: str, multi_label: bool) -> dict:
+    def classification(
+        self, endpoint: str, text: str, labels: str | Sequence[str], template: str | None, multi_label: bool
+    ) -> dict:
+        """Check, classify through the scheduler (one interactive pass), count under `endpoint`; the pipeline's
+        {"sequence", "labels", "scores"}. Raises `Refused` or `gr.Error`."""
         start = time.perf_counter()
         if problem := text_problem(text, self.limits.max_chars):
-            raise self.refuse(endpoint, f"The text {problem[0]}; {problem[1]}.")
+            raise self.refuse(endpoint, f"The text {problem.what}; {problem.fix}.", problem.status)
         try:
             task = ZeroShotTask.create(labels, template, multi_label, max_labels=self.limits.max_labels)
         except UserError as err:
-            raise self.refuse(endpoint, str(err)) from None
+            raise self.refuse(endpoint, str(err), _labels_status(labels, self.limits.max_labels)) from None
         for label, hypothesis in zip(task.labels, task.hypotheses(), strict=True):
             if problem := text_problem(hypothesis, self.limits.max_chars):
-                raise self.refuse(endpoint, f"The label {label[:40]!r} makes a hypothesis that {problem[0]}; "
-                                  f"{problem[1]}.")  # fmt: skip
+                raise self.refuse(endpoint, f"The label {label[:40]!r} makes a hypothesis that {problem.what}; "
+                                  f"{problem.fix}.", problem.status)  # fmt: skip
         classifier = ZeroShotClassifier(self.scheduler.logits, self.scheduler.predictor.label_index)
         try:
             (answer,) = classifier([text], task)
@@ -260,19 +312,26 @@ class Handlers:
         return answer
 
     def classify(self, text: str, labels: str, template: str = DEFAULT_TEMPLATE, multi_label: bool = False) -> dict:
-        """Zero-shot classification: which of `labels` (comma-separated, or one per line) fits `text`.
+        """Zero-shot classification: which of your own labels fits a text, in any of the model's languages.
+        Each label fills the template to make a hypothesis, and the text is the premise of an NLI pair.
+        By default the scores are shared out among the labels and sum to 1; with multi_label each label is scored
+        on its own (entailment against contradiction), so several can fit. The scores rank the labels: they are
+        not calibrated probabilities. Labels and template may be in the text's language.
 
-        Each label fills `template` (its `{}`) to make a hypothesis, and the text is the premise. Returns
-        {"sequence", "labels", "scores"}, the labels sorted by score, highest first: the shape of transformers'
-        zero-shot-classification pipeline. By default the scores are shared out among the labels and sum to one;
-        with `multi_label` each label is scored on its own (entailment against contradiction), so several can fit.
-        The scores rank the labels; they are not calibrated probabilities.
+        Args:
+            text: the text to classify
+            labels: the candidate labels, comma-separated or one per line, e.g. "sports, politics, health"
+            template: the hypothesis, with {} where a label goes (default "This text is about {}.")
+            multi_label: true to score each label on its own, so that several labels can fit
+
+        Returns:
+            {"sequence": the text, "labels": the labels sorted by score, highest first, "scores": in the same order}
         """
-        return self._classification("classify", text, labels, template, multi_label)
+        return self.classification("classify", text, labels, template, multi_label)
 
     def classify_scores(self, text: str, labels: str, template: str, multi_label: bool) -> dict[str, float]:
         """The page's Classify button: {label: score} for its `gr.Label`."""
-        answer = self._classification("classify", text, labels, template, multi_label)
+        answer = self.classification("classify", text, labels, template, multi_label)
         return dict(zip(answer["labels"], answer["scores"], strict=True))
 
     def check_classification(self, text: str, labels: str) -> None:
@@ -296,34 +355,50 @@ class Handlers:
         return lines + "\n\nThe scores rank the labels for this text; they are not calibrated probabilities."
 
     def predict_batch(self, premises: list[str], hypotheses: list[str]) -> list[dict[str, float]]:
-        """Probabilities of entailment, neutral and contradiction for each (premise, hypothesis) pair."""
+        """Natural language inference on several pairs at once: for each premise and the hypothesis at the same
+        position, the probabilities that the hypothesis follows from the premise (entailment), contradicts it
+        (contradiction) or neither (neutral). Each pair's three probabilities sum to 1; they are calibrated only when
+        analyze says calibrated: true. A call goes after waiting single pairs, in chunks.
+
+        Args:
+            premises: the premises, one per pair
+            hypotheses: the hypotheses, as many as premises, in the same order
+
+        Returns:
+            one {"entailment", "neutral", "contradiction"} of probabilities per pair, in input order
+        """
+        return [as_dict(row) for row in self.many_pairs("predict_batch", premises, hypotheses)]
+
+    def many_pairs(self, endpoint: str, premises: Sequence[str], hypotheses: Sequence[str]) -> np.ndarray:
+        """Check, predict through the scheduler as one bulk call (after single pairs, in chunks), record under
+        `endpoint`; the probabilities (pairs, 3) in `LABELS` order. Raises `Refused` or `gr.Error`."""
         start = time.perf_counter()
         refuse = self.refuse
         if not isinstance(premises, list) or not isinstance(hypotheses, list):
-            raise refuse("predict_batch", "Send two lists of strings: the premises and the hypotheses.")
+            raise refuse(endpoint, "Send two lists of strings: the premises and the hypotheses.")
         if len(premises) != len(hypotheses):
             raise refuse(
-                "predict_batch",
-                f"Got {len(premises)} premises and {len(hypotheses)} hypotheses; send one of each per pair.",
+                endpoint, f"Got {len(premises)} premises and {len(hypotheses)} hypotheses; send one of each per pair."
             )
         if len(premises) > self.limits.max_pairs:
             raise refuse(
-                "predict_batch",
+                endpoint,
                 f"Got {len(premises)} pairs; send at most {self.limits.max_pairs} per call, or upload a CSV file.",
+                413,
             )
         for i, pair in enumerate(zip(premises, hypotheses, strict=True)):
             for name, text in zip(("premise", "hypothesis"), pair, strict=True):
                 if problem := text_problem(text, self.limits.max_chars):
-                    fix = "fill it in or leave the pair out" if problem[0] == "is empty" else problem[1]
-                    raise refuse("predict_batch", f"Pair {i}: the {name} {problem[0]}; {fix}.")
+                    fix = "fill it in or leave the pair out" if problem.what == "is empty" else problem.fix
+                    raise refuse(endpoint, f"Pair {i}: the {name} {problem.what}; {fix}.", problem.status)
         try:
             probs = self.scheduler.submit(premises, hypotheses, Priority.BATCH).result()
         except Exception:
-            logger.exception("prediction failed for a /predict_batch call of %d pair(s)", len(premises))
-            self.monitor.error("predict_batch", "model")
+            logger.exception("prediction failed for a %s call of %d pair(s)", endpoint, len(premises))
+            self.monitor.error(endpoint, "model")
             raise gr.Error(MODEL_FAILED, print_exception=False) from None
-        self._record_many("predict_batch", time.perf_counter() - start, premises, hypotheses, probs)
-        return [as_dict(row) for row in probs]
+        self._record_many(endpoint, time.perf_counter() - start, premises, hypotheses, probs)
+        return probs
 
     def _record_many(
         self, endpoint: str, latency_s: float, premises: Sequence[str], hypotheses: Sequence[str], probs: np.ndarray
@@ -344,11 +419,18 @@ class Handlers:
         request: gr.Request,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 - how Gradio injects its progress bar
     ) -> tuple[pd.DataFrame | dict, str | dict, str | dict]:
-        """Predict a competition test CSV: a preview, the predictions with probabilities, the submission.
+        """Natural language inference on a whole CSV file in the competition's test format (columns id, premise,
+        hypothesis, lang_abv, language): every row gets a label and the probabilities of entailment, neutral and
+        contradiction. The file goes after waiting single pairs and batch calls; it stops using the model when the
+        page's Stop button is pressed, the page is closed or a gradio_client job is cancelled.
 
-        The file's pairs go through the scheduler after every waiting single pair and /predict_batch call. The
-        job stops using the model when the page's Stop button is pressed, when the page is closed, or when a
-        gradio_client job is cancelled.
+        Args:
+            path: the CSV file (an upload, or an http(s) URL of one)
+
+        Returns:
+            a preview table of the first rows with their labels and probabilities
+            predictions.csv: every row with predicted_label, prob_entailment, prob_neutral and prob_contradiction
+            submission.csv: id,prediction with 0=entailment, 1=neutral, 2=contradiction
         """
         start = time.perf_counter()
         if path is None:
@@ -384,16 +466,18 @@ class Handlers:
                 "predict_file",
                 f"{name} is {size / 2**20:.3g} MB, over the {self.limits.max_upload_mb:g} MB limit; split it, or "
                 "predict it with `python -m contradiction.predict`.",
+                413,
             )
         try:
             ds = load_csv(path, labelled=False)
         except DataError as err:
-            raise self.refuse("predict_file", str(err).replace(str(path), name)) from None
+            raise self.refuse("predict_file", str(err).replace(str(path), name), 422) from None
         if len(ds) > self.limits.max_rows:
             raise self.refuse(
                 "predict_file",
                 f"{name} has {len(ds):,} rows, over the limit of {self.limits.max_rows:,}; split it, or predict it "
                 "with `python -m contradiction.predict`.",
+                413,
             )
         return ds
 

@@ -20,11 +20,14 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
 from contradiction.serving.scheduler import Scheduler
+
+if TYPE_CHECKING:
+    from contradiction.serving.handlers import Handlers
 
 
 class Runtime:
@@ -56,9 +59,11 @@ class Runtime:
 
 
 class App(gr.Blocks):
-    """The page (`build_demo`) and its `Runtime`: `close()` stops the server when it runs, then the runtime."""
+    """The page (`build_demo`) and its `Runtime`: `close()` stops the server when it runs, then the runtime.
+    `handlers` are what its events call, for the routes `cli.launch` adds beside it (the JSON API)."""
 
     runtime: Runtime | None = None
+    handlers: Handlers | None = None
 
     def close(self, verbose: bool = True) -> None:
         try:

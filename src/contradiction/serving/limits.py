@@ -5,6 +5,7 @@ of a text that the page, the API and the uploads share.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from contradiction.errors import UserError
 from contradiction.texts import is_blank
@@ -29,6 +30,12 @@ class Limits:
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 2**20)  # binary megabytes, as Gradio's messages count them
 
+    @property
+    def max_body_bytes(self) -> int:
+        """The largest JSON body the /api/v1 routes read: a full list of pairs at `max_chars` per text, 6 bytes a
+        character (a \\uXXXX escape, as json.dumps writes every non-ASCII character), and 1 MB for the rest."""
+        return self.max_pairs * 2 * self.max_chars * 6 + 2**20
+
 
 LIMIT_ENV = {
     "max_chars": "CONTRADICTION_MAX_CHARS",
@@ -39,14 +46,25 @@ LIMIT_ENV = {
 }
 
 
-def text_problem(text: object, max_chars: int) -> tuple[str, str] | None:
-    """What is wrong with one text of a pair and the fix, as sentence parts ("is empty", "send a sentence")."""
+class TextProblem(NamedTuple):
+    """What is wrong with a text and the fix, as sentence parts ("is empty", "send a sentence"), and the HTTP
+    status the JSON API answers it with: 400 not text at all, 413 over a limit, 422 a text the model cannot use."""
+
+    what: str
+    fix: str
+    status: int
+
+
+def text_problem(text: object, max_chars: int) -> TextProblem | None:
+    """What is wrong with one text of a pair, or None when the model can take it."""
+    if text is not None and not isinstance(text, str):  # a number or a list where a JSON client meant a string
+        return TextProblem(f"is not text ({type(text).__name__})", "send a string", 400)
     if is_blank(text):  # whitespace, or only invisible characters such as zero-width spaces
-        return "is empty", "send a sentence"
+        return TextProblem("is empty", "send a sentence", 422)
     if len(text) > max_chars:
-        return f"has {len(text):,} characters, over the limit of {max_chars:,}", "shorten it"
+        return TextProblem(f"has {len(text):,} characters, over the limit of {max_chars:,}", "shorten it", 413)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate such as "\ud800" arrives fine in JSON but breaks the tokenizer
-        return "is not valid Unicode (it holds an unpaired surrogate)", "send UTF-8 text"
+        return TextProblem("is not valid Unicode (it holds an unpaired surrogate)", "send UTF-8 text", 422)
     return None

@@ -154,6 +154,7 @@ def _page(
 ) -> App:
     on = Handlers(runtime.scheduler, limits, monitor, detector, record, runtime.outputs_root)
     with App(title="Contradiction detector", delete_cache=(1800, OUTPUT_MAX_AGE_S)) as demo:
+        demo.handlers = on
         gr.Markdown(header(predictor, limits.max_chars))
         with gr.Tab("One pair"):
             with gr.Row():
