@@ -527,3 +527,19 @@ def test_metrics_exist_before_the_first_request() -> None:
         'contradiction_predictions_total{label="contradiction"} 0.0',
     ):
         assert line in text
+
+
+def test_every_endpoint_s_error_series_is_there_at_zero(served) -> None:
+    """An error series that first appears at 1 has no earlier sample, and the alerting rules' increase() would miss
+    that first error after a restart: each public endpoint's series are exported from the start."""
+    from contradiction.serving.json_api import ENDPOINTS
+    from contradiction.serving.page import PUBLIC_ENDPOINTS
+
+    client, url, _ = served
+    named = {name.strip("/") for name in client.view_api(print_info=False, return_format="dict")["named_endpoints"]}
+    assert set(PUBLIC_ENDPOINTS) <= named  # the list names what scripts can call
+    metrics = scrape(url)
+    for endpoint in (*PUBLIC_ENDPOINTS, *ENDPOINTS.values()):
+        assert metrics[("contradiction_errors_total", (("endpoint", endpoint), ("kind", "model")))] == 0
+        assert ("contradiction_errors_total", (("endpoint", endpoint), ("kind", "input"))) in metrics
+        assert ("contradiction_requests_total", (("endpoint", endpoint),)) in metrics

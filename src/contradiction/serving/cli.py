@@ -28,7 +28,7 @@ from contradiction.serving.limits import LIMIT_ENV, Limits
 from contradiction.serving.monitoring.drift import training_label_mix, training_language_mix
 from contradiction.serving.monitoring.monitor import Monitor
 from contradiction.serving.monitoring.store import HOME_ENV, PredictionLog, default_db_path
-from contradiction.serving.page import build_demo
+from contradiction.serving.page import PUBLIC_ENDPOINTS, build_demo
 from contradiction.serving.scheduler import CHUNK_SIZE
 
 MCP_ENV = "GRADIO_MCP_SERVER"
@@ -55,6 +55,7 @@ def launch(
     handlers = getattr(demo, "handlers", None)
     if handlers is not None:
         routes += json_api.routes(handlers, token=bool(api_token))
+        monitor.metrics.declare([*PUBLIC_ENDPOINTS, *json_api.ENDPOINTS.values()])
     middleware = [Middleware(TokenGuard, token=api_token)] if api_token else []
     return demo.launch(
         max_file_size=limits.max_upload_bytes,

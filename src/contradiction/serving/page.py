@@ -25,6 +25,9 @@ from contradiction.serving.monitoring.monitor import Monitor
 from contradiction.serving.monitoring.tab import build_monitoring_tab
 from contradiction.serving.scheduler import CHUNK_SIZE
 
+PUBLIC_ENDPOINTS = ("predict", "analyze", "predict_batch", "predict_file", "classify")
+"""The events scripts call by name (gradio_client, MCP); each is counted under its name in /metrics."""
+
 GRADIO_SUMMARY_ENV = "GRADIO_ANALYTICS_CACHE_FREQUENCY"
 """Events between two recomputations of Gradio's dashboard summary (Gradio's default: 1)."""
 

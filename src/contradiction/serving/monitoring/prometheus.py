@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 from prometheus_client import Counter as PromCounter
@@ -10,6 +11,8 @@ from prometheus_client import Counter as PromCounter
 from contradiction.labels import LABELS
 
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+ERROR_KINDS = ("input", "model")  # refused with a message; failed inside the model
 
 METRIC_LANGUAGE = re.compile(r"[a-z]{2,3}")  # codes that get their own Prometheus series; others count as "other"
 
@@ -67,6 +70,14 @@ class Metrics:
         )
         for label in LABELS:
             self.predictions.labels(label)  # present at zero from the first scrape
+
+    def declare(self, endpoints: Iterable[str]) -> None:
+        """Each endpoint's request and error series, at zero from the first scrape: a series that first appears at
+        1 has no earlier sample, so Prometheus's `increase()` (the alerting rules) would miss that first error."""
+        for endpoint in endpoints:
+            self.requests.labels(endpoint)
+            for kind in ERROR_KINDS:
+                self.errors.labels(endpoint, kind)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
