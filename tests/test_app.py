@@ -155,6 +155,20 @@ def test_the_app_serves_at_the_length_the_model_was_trained_with(client: Client,
     assert answer["max_length"] == predictor.max_length == 64  # configs/smoke.yaml's max_seq_length
 
 
+def test_analyze_says_when_a_pair_was_cut(client: Client, predictor: Predictor) -> None:
+    short = client.predict("A woman is reading on the train.", "A woman is on a train.", api_name="/analyze")
+    assert short["truncated"] is False and short["tokens"]["read"] == short["tokens"]["total"]
+    assert not any("was cut" in note for note in short["notes"])
+
+    long = " ".join(["The harbour was quiet that morning, and the fishing boats stayed tied to the pier."] * 20)
+    answer = client.predict(long, "The boats went out to sea.", api_name="/analyze")
+    assert answer["truncated"] is True
+    assert answer["tokens"]["read"] == answer["max_length"] == predictor.max_length < answer["tokens"]["total"]
+    total, read = answer["tokens"]["total"], answer["tokens"]["read"]
+    said = f"The pair has {total:,} tokens and the model reads {read:,}: the end of the longer text was cut"
+    assert any(note.startswith(said) for note in answer["notes"])
+
+
 def test_analyze_says_when_a_language_is_untrained_or_the_pair_is_mixed(client: Client) -> None:
     italian = client.predict(
         "La biblioteca comunale resta chiusa tutto il mese di agosto per lavori.",

@@ -363,3 +363,16 @@ def test_hub_models_native_does_not_run_are_left_to_transformers(tiny_model_dir,
     assert _hub_snapshot(HUB_REPO) is None
     complete = HUB_REPO.replace("tiny-nli", "other")  # and a repository that is not there at all
     assert _hub_snapshot(complete) is None
+
+
+@pytest.mark.parametrize("engine", ["auto", "transformers"])
+def test_token_counts_say_which_pairs_were_cut(tiny_model_dir: Path, engine: str) -> None:
+    predictor = Predictor.from_pretrained(tiny_model_dir, PredictorOptions(max_length=32, engine=engine))
+    long = " ".join(["The old lighthouse keeper walked along the rocky shore every evening."] * 6)
+    (short_read, short_total), (long_read, long_total) = predictor.token_counts(
+        ["A cat sleeps.", long], ["A cat is asleep.", "Someone walks by the sea."]
+    )
+    assert short_read == short_total < 32  # whole
+    assert long_read == 32 < long_total  # cut to the window; the whole pair is longer
+    whole = Predictor.from_pretrained(tiny_model_dir, PredictorOptions(max_length=512, engine=engine))
+    assert whole.token_lengths([long], ["Someone walks by the sea."]) == [long_total]

@@ -174,3 +174,16 @@ def test_help_lists_the_batch_flags():
     assert result.returncode == 0
     for flag in ("--chunk_size", "--resume", "--id_column", "--premise_column", "--hypothesis_column", ".parquet"):
         assert flag in result.stdout
+
+
+def test_the_summary_counts_the_pairs_that_were_cut(tiny_model_dir, sample_dir, tmp_path, capsys):
+    source = sample_dir / "test.csv"
+    predict(tiny_model_dir, source, tmp_path / "whole")
+    assert "were longer than" not in capsys.readouterr().out  # the sample pairs fit in 256 tokens
+    predict(tiny_model_dir, source, tmp_path / "cut", "--max_length", "24")
+    test = pd.read_csv(source, dtype=str, keep_default_na=False)
+    whole = Predictor.from_pretrained(tiny_model_dir)
+    counts = whole.token_counts(test["premise"].tolist(), test["hypothesis"].tolist())
+    cut = sum(total > 24 for _, total in counts)
+    assert 0 < cut < len(test)
+    assert f"{cut} of the {len(test)} pairs were longer than 24 tokens" in capsys.readouterr().out

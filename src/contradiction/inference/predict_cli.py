@@ -28,6 +28,8 @@ from contradiction.inference.predictor import Predictor
 from contradiction.inference.tables import chunk_table, submission
 from contradiction.labels import LABELS
 
+CUT_KEY = "pairs cut"  # in the progress file's counts, beside the labels
+
 if TYPE_CHECKING:
     from accelerate import PartialState
 
@@ -135,7 +137,9 @@ def _predict(args: argparse.Namespace, state: PartialState) -> None:
         if state.is_main_process:
             table = chunk_table(chunk, probs)
             frames = [submission(table), table] if "--probabilities" in outputs else [submission(table)]
-            writer.append(frames, table["predicted_label"].value_counts().to_dict())
+            # pairs longer than the window: counted (and kept over --resume) so that the summary says how many
+            cut = sum(total > read for read, total in predictor.token_counts(chunk["premise"], chunk["hypothesis"]))
+            writer.append(frames, {**table["predicted_label"].value_counts().to_dict(), CUT_KEY: cut})
         bar.update(start + len(chunk["id"]) - bar.n)
     bar.close()
 
@@ -146,6 +150,10 @@ def _predict(args: argparse.Namespace, state: PartialState) -> None:
         processes = f", {state.num_processes} processes" if state.num_processes > 1 else ""
         resumed = f", {done} of them from the run resumed" if done else ""
         print(f"wrote {total} predictions to {args.output} ({summary}; {predictor.precision}{processes}{resumed})")
+        if writer.counts.get(CUT_KEY):
+            cut, window = writer.counts[CUT_KEY], predictor.max_length
+            print(f"{cut} of the {total} pairs were longer than {window} tokens: the end of their longer text was cut "
+                  "and never read (--max_length, or shorter texts)")  # fmt: skip
         if args.probabilities:
             print(f"wrote probabilities to {args.probabilities}")
     state.wait_for_everyone()

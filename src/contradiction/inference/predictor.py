@@ -178,6 +178,23 @@ class Predictor:
         row = self.predict_proba([premise], [hypothesis])[0]
         return {label: float(p) for label, p in zip(LABELS, row, strict=True)}
 
+    def token_counts(self, premises: Sequence[str], hypotheses: Sequence[str]) -> list[tuple[int, int]]:
+        """For each pair, the tokens the model reads and the tokens of the whole pair: where they differ, the pair
+        was cut to `max_length` (the end of the longer text first) and the rest was never read."""
+        kept = self.token_lengths(premises, hypotheses)
+        full = [i for i, n in enumerate(kept) if n >= self.max_length]  # only these can have been cut
+        totals = list(kept)
+        if full:
+            chosen = [premises[i] for i in full], [hypotheses[i] for i in full]
+            with self._lock:
+                if hasattr(self.tokenizer, "whole_lengths"):
+                    whole = self.tokenizer.whole_lengths(*chosen)
+                else:  # a transformers tokenizer
+                    whole = [len(ids) for ids in self.tokenizer(*map(list, chosen), truncation=False)["input_ids"]]
+            for i, n in zip(full, whole, strict=True):
+                totals[i] = n
+        return list(zip(kept, totals, strict=True))
+
     def token_lengths(self, premises: Sequence[str], hypotheses: Sequence[str]) -> list[int]:
         """Tokens of each pair after truncation, as `predict_proba` sees them; the app's scheduler sorts bulk
         work by it, so that its small chunks pad little (asking a few hundred pairs at a time, between passes)."""

@@ -175,6 +175,18 @@ class PairTokenizer:
         return text[space:] if space >= 0 else text  # before the word; a piece from inside a word would gain a
         # word-start mark, and change how the rest of that word splits
 
+    def whole_lengths(self, text: Sequence[str], text_pair: Sequence[str]) -> list[int]:
+        """Tokens of each whole pair, special tokens included, as if nothing were cut (linear in the texts' length:
+        without truncation there are no overflowing windows to combine)."""
+        saved = self.backend.truncation
+        self.backend.no_truncation()
+        try:
+            encodings = self.backend.encode_batch(list(zip(text, text_pair, strict=True)), add_special_tokens=True)
+        finally:
+            if saved is not None:
+                self.backend.enable_truncation(**saved)
+        return [len(e.ids) for e in encodings]
+
     def pad(self, features: Sequence[Mapping[str, list[int]]], return_tensors: str = "pt") -> dict[str, Any]:
         """One batch as int64 tensors, padded to its longest pair: what the transformers tokenizer's `pad` makes."""
         import torch

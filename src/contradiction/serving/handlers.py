@@ -254,12 +254,17 @@ class Handlers:
             premise_language and hypothesis_language: {code, name}; code null when too short to tell
             language_record: the model's validation_accuracy and validation_pairs in the premise's language, or null
             trained_languages, calibrated, temperature, max_length (tokens read per pair; longer pairs are cut)
-            notes: what weakens this answer (an untrained or a mixed language, a low top probability); [] when nothing
+            truncated: whether the pair was longer than max_length, so that its end was never read; tokens: {read,
+                total}, the tokens the model read and those of the whole pair
+            notes: what weakens this answer (an untrained or a mixed language, a low top probability, a cut pair); []
+                when nothing
         """
         row, premise_lang, hypothesis_lang = self.one_pair("analyze", premise, hypothesis)
         known, notes = language_notes(
             premise_lang, hypothesis_lang, self.record, float(row.max()), self.monitor.low_confidence
         )
+        tokens, cut = self.cut(premise, hypothesis)
+        notes += [cut] if cut else []
         return {
             "label": LABELS[int(row.argmax())],
             "probabilities": as_dict(row),
@@ -270,8 +275,24 @@ class Handlers:
             "calibrated": self.record.calibrated,
             "temperature": self.record.temperature,
             "max_length": getattr(self.scheduler.predictor, "max_length", None),
+            "truncated": tokens is not None and tokens["total"] > tokens["read"],
+            "tokens": tokens,
             "notes": notes,
         }
+
+    def cut(self, premise: str, hypothesis: str) -> tuple[dict | None, str | None]:
+        """The tokens the model read of a pair and those of the whole pair ({read, total}; None when the predictor
+        cannot count them), and, when the pair was cut, the sentence that says so."""
+        count = getattr(self.scheduler.predictor, "token_counts", None)
+        if count is None:
+            return None, None
+        read, total = count([premise], [hypothesis])[0]
+        if total <= read:
+            return {"read": read, "total": total}, None
+        return {"read": read, "total": total}, (
+            f"The pair has {total:,} tokens and the model reads {read:,}: the end of the longer text was cut and "
+            "never read, so this answer is about its beginning only; shorten it to the part that decides."
+        )
 
     def describe(self, premise: str, hypothesis: str, prediction: dict | None) -> str:
         """The page's language line after a prediction: languages seen, the model's record, warnings."""
@@ -281,8 +302,9 @@ class Handlers:
         top = max((float(c["confidence"]) for c in confidences), default=1.0)
         premise_lang, hypothesis_lang = self.detector.detect(premise), self.detector.detect(hypothesis)
         known, notes = language_notes(premise_lang, hypothesis_lang, self.record, top, self.monitor.low_confidence)
+        _, cut = self.cut(premise, hypothesis)
         calibrated = self.record.calibrated if self.record.known else None
-        return language_markdown(premise_lang, hypothesis_lang, known, notes, calibrated)
+        return language_markdown(premise_lang, hypothesis_lang, known, notes + ([cut] if cut else []), calibrated)
 
     # --- zero-shot classification: a text against a hypothesis per candidate label, one interactive pass
     def classification(
