@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
+from pathlib import Path
 
 import numpy as np
 from datasets import DatasetDict, concatenate_datasets
@@ -11,7 +13,7 @@ from torch.utils.data import SequentialSampler
 from transformers import Trainer, TrainingArguments
 
 from contradiction.data.competition import load_prepared, prepare, save_prepared
-from contradiction.data.extra import build_extra, format_extra_report
+from contradiction.data.extra import build_extra, build_fingerprint, format_extra_report, load_build, save_build
 from contradiction.errors import UserError
 from contradiction.inference.options import cpu_threads
 from contradiction.labels import NUM_LABELS
@@ -54,16 +56,34 @@ def load_data(data_args: DataArguments, args: TrainingArguments) -> tuple[Datase
     return load_prepared(prepared)
 
 
+EXTRA_DATA_DIR = "extra-data"
+
+
 def add_extra_data(
     splits: DatasetDict, data_report: dict | None, data_args: DataArguments, args: TrainingArguments
 ) -> tuple[DatasetDict, dict]:
     """Add the extra-data mixture: mixed into `train`, or as an `extra` split for a first stage (--extra_epochs).
 
-    The rows are chosen in `build_extra` alone; every process builds the same ones (sampling is seeded), and Hub
-    downloads happen on the main process first.
+    The rows are chosen in `build_extra` alone, once per run: the main process builds them into
+    `<output_dir>/extra-data/<fingerprint>` (named for the sources and every option that changes them) unless
+    a run with the same inputs already did, and every process memory-maps that folder.
     """
+    options = (data_args.extra_data, splits, data_args.dedup, data_args.extra_sample_seed)
+    folder = Path(args.output_dir, EXTRA_DATA_DIR, build_fingerprint(*options))
     with args.main_process_first(desc="extra training data"):
-        extra, sources = build_extra(data_args.extra_data, splits, data_args.dedup, data_args.extra_sample_seed)
+        if args.local_process_index == 0:
+            if load_build(folder) is None:
+                print(f"extra training data: building {folder}")
+                save_build(folder, *build_extra(*options))
+                for other in folder.parent.iterdir():  # one build kept: an earlier one has other inputs
+                    if other != folder and other.is_dir():
+                        shutil.rmtree(other, ignore_errors=True)
+            else:
+                print(f"extra training data: reusing {folder} (same sources and options)")
+        built = load_build(folder)
+    if built is None:
+        raise RuntimeError(f"{folder}: the main process did not write the extra data")
+    extra, sources = built
     if len(extra) == 0:
         raise UserError("--extra_data: no rows are left after removing unlabelled and overlapping ones.")
     report = dict(data_report or {})
