@@ -28,7 +28,9 @@ from pathlib import Path
 
 import datasets
 import numpy as np
-from datasets import ClassLabel, Dataset, DatasetDict, Features, Value, concatenate_datasets
+import pyarrow as pa
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+from datasets.table import InMemoryTable
 
 from contradiction.data.competition import _parser_detail
 from contradiction.errors import UserError
@@ -179,25 +181,38 @@ class SourceRows:
     rows_dropped_empty: int = 0
     row: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     position: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))
-    item: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # codes in order of first appearance
+    item: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # codes rise with first appearance
     label: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))
     lang: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))  # index into `languages`
     languages: list[str] = field(default_factory=list)
     pair_hash: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
     premise_hash: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
 
-    def texts(self, versions: np.ndarray) -> tuple[list[str], list[str]]:
-        """Premise and hypothesis of each version in `versions` (indices into the columns), read from the source."""
-        rows, positions = self.row[versions], self.position[versions]
-        batch = self.dataset.select_columns([self.premise_column, self.hypothesis_column])[rows.tolist()]
-        premises, hypotheses = batch[self.premise_column], batch[self.hypothesis_column]
-        if not self.all_languages:
-            return [str(p).strip() for p in premises], [str(h).strip() for h in hypotheses]
-        codes = [self.languages[c] for c in self.lang[versions]]
-        return (
-            [p[code].strip() for p, code in zip(premises, codes, strict=True)],
-            [h["translation"][k].strip() for h, k in zip(hypotheses, positions.tolist(), strict=True)],
-        )
+    def texts(self, versions: np.ndarray) -> tuple[pa.Array, pa.Array]:
+        """Premise and hypothesis of each version in `versions` (indices into the columns), in that order: one
+        pass through the source in row order, as `collect` reads it."""
+        rows = self.row[versions]
+        order = np.argsort(rows, kind="stable")
+        sorted_rows = rows[order]
+        found, premises, hypotheses = [], [], []  # per batch, as Arrow: no Python string outlives its batch
+        columns = [self.premise_column, self.hypothesis_column]
+        for start, batch in _batches(self.dataset, columns):
+            lo, hi = np.searchsorted(sorted_rows, [start, start + len(batch[self.premise_column])])
+            ps, hs = [], []
+            for k in order[lo:hi].tolist():
+                row, position = int(rows[k]) - start, int(self.position[versions[k]])
+                p, h = batch[self.premise_column][row], batch[self.hypothesis_column][row]
+                if self.all_languages:
+                    p, h = p[self.languages[self.lang[versions[k]]]], h["translation"][position]
+                ps.append(str(p).strip())
+                hs.append(str(h).strip())
+            found.append(order[lo:hi])
+            premises.append(pa.array(ps, pa.string()))
+            hypotheses.append(pa.array(hs, pa.string()))
+        if not found:
+            return pa.array([], pa.string()), pa.array([], pa.string())
+        back = pa.array(np.argsort(np.concatenate(found)))  # from row order back to the order of `versions`
+        return pa.concat_arrays(premises).take(back), pa.concat_arrays(hypotheses).take(back)
 
 
 def parse_spec(text: str) -> Spec:
@@ -314,6 +329,22 @@ def _is_all_languages(ds: Dataset, premise: str) -> bool:
 COLLECT_BATCH = 2000  # source rows read at a time: 30,000 XNLI versions
 
 
+def _batches(ds: Dataset, columns: list[str]):
+    """(first row, {column: values}) of consecutive batches of `ds`. A dataset on disk is read from its Arrow
+    files as a stream, not through its memory map: the pages of a map stay in the process (XNLI's 2 GB)."""
+    files = [f["filename"] for f in ds.cache_files]
+    if not files or ds._indices is not None:  # in memory, or a selection of a file's rows
+        for start in range(0, len(ds), COLLECT_BATCH):
+            yield start, ds.select_columns(columns)[start : start + COLLECT_BATCH]
+        return
+    start = 0
+    for name in files:
+        with pa.OSFile(name) as stream:
+            for batch in pa.ipc.open_stream(stream):
+                yield start, batch.select(columns).to_pydict()
+                start += batch.num_rows
+
+
 def collect(spec: Spec, ds: Dataset, license_: str | None = None) -> SourceRows:
     """Map a loaded source to its labelled versions, grouped by item (a row is its own item when the source has
     none), as columns; the source is read in batches, never held as Python rows."""
@@ -334,9 +365,7 @@ def collect(spec: Spec, ds: Dataset, license_: str | None = None) -> SourceRows:
     item_codes: dict[str, int] = {}
     lang_codes: dict[str, int] = {}
     wanted = [c for c in (premise, hypothesis, label, lang, item) if c is not None]
-    narrow = ds.select_columns(wanted)
-    for start in range(0, len(ds), COLLECT_BATCH):
-        batch = narrow[start : start + COLLECT_BATCH]
+    for start, batch in _batches(ds, wanted):
         rows = zip(batch[premise], batch[hypothesis], batch[label], strict=True)
         for k, (p_value, h_value, label_value) in enumerate(rows):
             i = start + k
@@ -347,7 +376,8 @@ def collect(spec: Spec, ds: Dataset, license_: str | None = None) -> SourceRows:
             if label_id is None:
                 out.rows_dropped_unlabelled += len(versions)
                 continue
-            key = f"row{i}" if all_languages or item is None else str(batch[item][k])
+            # a row is its own item, coded by its index: no string per row kept alive (they would pin the heap)
+            code = i if all_languages or item is None else item_codes.setdefault(str(batch[item][k]), len(item_codes))
             for position, p, h, language in versions:
                 if not (p and h):
                     out.rows_dropped_empty += 1
@@ -355,15 +385,15 @@ def collect(spec: Spec, ds: Dataset, license_: str | None = None) -> SourceRows:
                 p_key = normalise(p)
                 columns["row"].append(i)
                 columns["position"].append(position)
-                columns["item"].append(item_codes.setdefault(key, len(item_codes)))
+                columns["item"].append(code)
                 columns["label"].append(label_id)
                 columns["lang"].append(lang_codes.setdefault(language, len(lang_codes)))
                 pair_hash.append(_hash(p_key, normalise(h)))
                 premise_hash.append(_hash(p_key))
-    for name, values in columns.items():
-        setattr(out, name, np.frombuffer(values, dtype=values.typecode).copy() if values else getattr(out, name))
-    out.pair_hash = np.frombuffer(pair_hash, np.uint64).copy() if pair_hash else out.pair_hash
-    out.premise_hash = np.frombuffer(premise_hash, np.uint64).copy() if premise_hash else out.premise_hash
+    for name, values in columns.items():  # the arrays' own memory, not a copy
+        setattr(out, name, np.frombuffer(values, dtype=values.typecode) if values else getattr(out, name))
+    out.pair_hash = np.frombuffer(pair_hash, np.uint64) if pair_hash else out.pair_hash
+    out.premise_hash = np.frombuffer(premise_hash, np.uint64) if premise_hash else out.premise_hash
     out.languages = list(lang_codes)
     return out
 
@@ -434,13 +464,7 @@ def build_extra(
         capped.append(_deduplicate_and_cap(rows, pairs, premises, dedup, source, rng))
     kept = [versions for versions, _ in capped]
     order_source, order_row = _weigh([len(versions) for versions in kept], [source.weight for source in sources], seed)
-    chunks = [  # texts read back from the sources a chunk at a time
-        _gather(collected, kept, order_source[start : start + GATHER_BATCH], order_row[start : start + GATHER_BATCH])
-        for start in range(0, len(order_source), GATHER_BATCH)
-    ]
-    extra = (
-        concatenate_datasets(chunks) if chunks else Dataset.from_dict({n: [] for n in OUTPUT_FEATURES}, OUTPUT_FEATURES)
-    )
+    extra = _gather(collected, [versions for versions, _ in capped], order_source, order_row)
     report = []
     for n, (source, rows, (versions, counts)) in enumerate(zip(sources, collected, capped, strict=True)):
         trained = versions[order_row[order_source == n]]
@@ -495,33 +519,40 @@ def load_build(folder: str | Path) -> tuple[Dataset, list[dict]] | None:
     return datasets.load_from_disk(str(folder)), report
 
 
-GATHER_BATCH = 20_000
-
-
 def _gather(collected: list[SourceRows], kept: list[np.ndarray], sources: np.ndarray, rows: np.ndarray) -> Dataset:
-    """The output rows for (source, row of its kept versions) pairs, in that order, texts read from the sources."""
-    premise: list = [None] * len(sources)
-    hypothesis: list = [None] * len(sources)
-    label = np.zeros(len(sources), np.int64)
-    codes: list = [None] * len(sources)
-    for n in np.unique(sources).tolist():
+    """The output rows for (source, row of its kept versions) pairs, in that order: each source's texts read in
+    one pass, the columns assembled in Arrow (not as Python rows)."""
+    premises, hypotheses, labels, codes = [], [], [], []
+    place = np.zeros(len(sources), np.int64)  # each output row's place among the rows of every source, in turn
+    offset = 0
+    for n, (source, versions) in enumerate(zip(collected, kept, strict=True)):
         where = np.flatnonzero(sources == n)
-        source, versions = collected[n], kept[n][rows[where]]
-        premises, hypotheses = source.texts(versions)
-        label[where] = source.label[versions]
-        for k, w in enumerate(where.tolist()):
-            premise[w], hypothesis[w] = premises[k], hypotheses[k]
-        for w, c in zip(where.tolist(), source.lang[versions].tolist(), strict=True):
-            codes[w] = source.languages[c]
-    columns = {
-        "id": [f"extra{n}-{j}" for n, j in zip(sources.tolist(), rows.tolist(), strict=True)],
-        "premise": premise,
-        "hypothesis": hypothesis,
-        "lang_abv": codes,
-        "language": [language_name(code) for code in codes],
-        "label": label.tolist(),
-    }
-    return Dataset.from_dict(columns, features=OUTPUT_FEATURES)
+        place[where] = offset + np.arange(len(where))
+        offset += len(where)
+        trained = versions[rows[where]]
+        premise, hypothesis = source.texts(trained)
+        premises.append(premise)
+        hypotheses.append(hypothesis)
+        labels.append(source.label[trained].astype(np.int64))
+        codes.append(np.array(source.languages + [""], dtype=object)[source.lang[trained]])
+    take = pa.array(place)
+    code = np.concatenate(codes)[place] if codes else np.zeros(0, object)
+    names = {c: language_name(c) for c in set(code.tolist())}
+    table = pa.table(
+        {
+            "id": pa.array(
+                [f"extra{n}-{j}" for n, j in zip(sources.tolist(), rows.tolist(), strict=True)], pa.string()
+            ),
+            "premise": pa.concat_arrays(premises).take(take) if premises else pa.array([], pa.string()),
+            "hypothesis": pa.concat_arrays(hypotheses).take(take) if hypotheses else pa.array([], pa.string()),
+            "lang_abv": pa.array(code.tolist(), pa.string()),
+            "language": pa.array([names[c] for c in code.tolist()], pa.string()),
+            "label": pa.array(np.concatenate(labels)[place] if labels else np.zeros(0, np.int64)),
+        }
+    )
+    return Dataset(
+        InMemoryTable(table.cast(OUTPUT_FEATURES.arrow_schema)), info=datasets.DatasetInfo(features=OUTPUT_FEATURES)
+    )
 
 
 def _deduplicate_and_cap(
@@ -550,7 +581,8 @@ def _deduplicate_and_cap(
     stops = np.concatenate([bounds, [len(order)]]) if len(order) else np.zeros(0, np.int64)
     k = settings.versions_per_item
     parts = []
-    for item, (start, stop) in enumerate(zip(starts.tolist(), stops.tolist(), strict=True)):
+    items = source.item[order[starts]].tolist() if len(order) else []
+    for item, start, stop in zip(items, starts.tolist(), stops.tolist(), strict=True):
         if dropped[item]:
             continue
         versions = order[start:stop]
