@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import datasets
 import pytest
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Translation, TranslationVariableLanguages, Value
 from training_run import ROOT, load_train_script, smoke_args
@@ -634,3 +635,16 @@ def test_two_processes_build_the_extra_data_once(tmp_path, sample_dir, tiny_mode
     again = subprocess.run([sys.executable, str(ROOT / "train.py"), *args], capture_output=True, text=True)
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"extra training data: reusing {build} (same sources and options)" in again.stdout
+
+
+def test_a_saved_source_is_read_whole_or_as_the_rows_it_holds(tmp_path):
+    """A save_to_disk source is streamed from its Arrow file; a dataset that holds only some of a file's rows is
+    read as those rows."""
+    from contradiction.data.extra import _batches
+
+    ds = classlabel_dataset()
+    ds.save_to_disk(str(tmp_path / "saved"))
+    saved = datasets.load_from_disk(str(tmp_path / "saved"))
+    assert [b["premise"] for _, b in _batches(saved, ["premise"])] == [ds["premise"]]
+    assert [b["premise"] for _, b in _batches(saved.select([1, 2]), ["premise"])] == [ds["premise"][1:3]]
+    assert [b["premise"] for _, b in _batches(saved.take(2), ["premise"])] == [ds["premise"][:2]]

@@ -329,11 +329,18 @@ def _is_all_languages(ds: Dataset, premise: str) -> bool:
 COLLECT_BATCH = 2000  # source rows read at a time: 30,000 XNLI versions
 
 
+def _rows_in(arrow_file: str) -> int:
+    """The rows of an Arrow stream file, from its batches' headers (their data is mapped, never read)."""
+    with pa.memory_map(arrow_file) as source:
+        return sum(batch.num_rows for batch in pa.ipc.open_stream(source))
+
+
 def _batches(ds: Dataset, columns: list[str]):
     """(first row, {column: values}) of consecutive batches of `ds`. A dataset on disk is read from its Arrow
     files as a stream, not through its memory map: the pages of a map stay in the process (XNLI's 2 GB)."""
     files = [f["filename"] for f in ds.cache_files]
-    if not files or ds._indices is not None:  # in memory, or a selection of a file's rows
+    whole = ds._indices is None and sum(_rows_in(name) for name in files) == len(ds)
+    if not files or not whole:  # in memory, or some of a file's rows (a selection, a split such as train[:10%])
         for start in range(0, len(ds), COLLECT_BATCH):
             yield start, ds.select_columns(columns)[start : start + COLLECT_BATCH]
         return
