@@ -134,7 +134,12 @@ def main(argv: list[str] | None = None) -> None:
     stage_one_resume, resume = (resume, None) if in_extra_stage(resume) else (None, resume)
     if "extra" in encoded and resume is None:  # staged: the extra data first (resumed there, or skipped if done)
         extra_stage = train_extra_stage(
-            shared, encoded["extra"], training_args, data_args.extra_epochs, stage_one_resume
+            shared,
+            encoded["extra"],
+            training_args,
+            data_args.extra_epochs,
+            stage_one_resume,
+            data_args.extra_save_steps,
         )
         logger.info("after the extra-data stage: validation accuracy %.4f", extra_stage["validation_accuracy"])
     elif "extra" in encoded:  # resumed in stage two: stage one's report, from the run it continues

@@ -91,3 +91,29 @@ def test_a_run_stopped_in_stage_two_resumes_there(staged_run, tmp_path, sample_d
     stage_one = [folder / "extra-stage" / "stage.json" for folder in (resumed, out)]
     assert len({path.stat().st_mtime_ns for path in stage_one}) == 1  # the copy's: stage one was not run again
     assert_same_model(resumed, out)
+
+
+def test_extra_save_steps_sets_stage_one_s_checkpoints(tiny_model_dir, sample_dir, tmp_path):
+    out = tmp_path / "model"
+    extra = sample_extra(tmp_path, sample_dir)
+    args = smoke_args(tiny_model_dir, out, sample_dir, "--extra_data", extra, *STAGED, "--extra_save_steps", "1")
+    load_train_script().main(args)
+    stage = sorted(path.name for path in (out / "extra-stage").glob("checkpoint-*"))
+    assert stage == ["checkpoint-3", "checkpoint-4"]  # every step, the recipe's save_total_limit 2 kept
+    assert sorted(path.name for path in out.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]  # stage two's
+
+
+def test_the_readme_smoke_command_of_the_gpu_recipe_parses():
+    """README's smoke run of configs/xlmr-large-xnli.yaml: the tiny model, on a CPU, 2 steps a stage."""
+    import shlex
+
+    from training_run import ROOT
+
+    from contradiction.training.arguments import read_args
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("python train.py configs/xlmr-large-xnli.yaml --model_name_or_path tiny-xlmr")
+    words = shlex.split(readme[start : readme.index("```", start)].replace("\\\n", " "))
+    model_args, data_args, args = read_args([str(ROOT / words[2]), *words[3:]])
+    assert model_args.model_name_or_path == "tiny-xlmr" and args.max_steps == 2 and args.use_cpu and not args.bf16
+    assert data_args.extra_epochs == 1 and data_args.extra_save_steps == 2000

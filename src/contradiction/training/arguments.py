@@ -136,7 +136,15 @@ class DataArguments:
         default=0.0,
         metadata={
             "help": "Staged training: K epochs on the extra data first, then the competition data as usual; "
-            "0 mixes the extra rows into the competition training set instead."
+            "0 mixes the extra rows into the competition training set instead. Each stage trains at most "
+            "--max_steps steps; --resume_from_checkpoint continues in the stage where the run stopped."
+        },
+    )
+    extra_save_steps: int | None = field(
+        default=None,
+        metadata={
+            "help": "Staged training: a checkpoint of the first stage every N steps (it saves as the second "
+            "stage does when left out), so a long first stage that is stopped loses at most N steps."
         },
     )
 
@@ -145,6 +153,8 @@ class DataArguments:
             raise UserError("no data: pass --dataset_dir (a data_prep.py folder) or --train_file (a competition CSV).")
         if self.max_seq_length < 8:
             raise UserError(f"--max_seq_length {self.max_seq_length} is too short; use 64 to 512.")
+        if self.extra_save_steps is not None and self.extra_save_steps < 1:
+            raise UserError(f"--extra_save_steps {self.extra_save_steps} must be 1 or more.")
         if self.extra_epochs < 0:
             raise UserError(f"--extra_epochs {self.extra_epochs} must be 0 (mixed) or more (staged).")
         if self.dedup not in DEDUP_MODES:

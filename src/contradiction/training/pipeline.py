@@ -153,14 +153,20 @@ class NLITrainer(Trainer):
 
 
 def train_extra_stage(
-    trainer_kwargs: dict, extra_dataset, args: TrainingArguments, epochs: float, resume: str | None = None
+    trainer_kwargs: dict,
+    extra_dataset,
+    args: TrainingArguments,
+    epochs: float,
+    resume: str | None = None,
+    save_steps: int | None = None,
 ) -> dict:
     """Staged training, stage one: `epochs` epochs on the extra data alone (at most `max_steps` steps, as each
     stage), then one evaluation; the model in `trainer_kwargs` is trained in place.
 
     It lives in `<output_dir>/extra-stage`: checkpoints as stage two saves them (save_strategy, save_steps,
-    save_total_limit), so `resume` (one of them) continues it; and when it ends its model and `stage.json`, so
-    a run resumed later loads that model and starts stage two (the competition data, its own schedule).
+    save_total_limit), or every `save_steps` steps, so `resume` (one of them) continues it; and when it ends
+    its model and `stage.json`, so a run resumed later loads that model and starts stage two (the competition
+    data, its own schedule).
     """
     stage_dir = Path(args.output_dir, EXTRA_STAGE_DIR)
     if (stage_dir / EXTRA_STAGE_FILE).is_file():  # finished by the run this one resumes
@@ -169,14 +175,17 @@ def train_extra_stage(
         model = trainer_kwargs["model"]
         load_model(model, stage_dir / "model.safetensors", strict=False, device=str(model.device))
         return finished_extra_stage(args.output_dir)
+    saving = {"save_strategy": "steps", "save_steps": save_steps} if save_steps else {}
+    if not saving and args.save_strategy == "best":  # "best" needs evaluations, which stage one has not
+        saving = {"save_strategy": "epoch"}
     stage_args = dataclasses.replace(
         args,
         output_dir=str(stage_dir),
         num_train_epochs=epochs,
         eval_strategy="no",
-        save_strategy="epoch" if args.save_strategy == "best" else args.save_strategy,  # "best" needs evaluations
         load_best_model_at_end=False,
         report_to=[],
+        **saving,
     )
     trainer = NLITrainer(args=stage_args, train_dataset=extra_dataset, **trainer_kwargs)
     result = trainer.train(resume_from_checkpoint=resume)
