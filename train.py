@@ -40,13 +40,21 @@ from contradiction.files import write_json
 from contradiction.inference.model_folder import DATA_REPORT_FILE, EVAL_RESULTS_FILE
 from contradiction.labels import ID2LABEL, LABEL2ID, NUM_LABELS
 from contradiction.tiny import cached_tiny_model
-from contradiction.training.arguments import TINY_MODEL, parse_args, resolve_checkpoint, resolved_recipe, save_recipe
+from contradiction.training.arguments import (
+    TINY_MODEL,
+    in_extra_stage,
+    parse_args,
+    resolve_checkpoint,
+    resolved_recipe,
+    save_recipe,
+)
 from contradiction.training.card import save_plots, write_card
 from contradiction.training.hub import check_push, push_folder
 from contradiction.training.pipeline import (
     NLITrainer,
     add_extra_data,
     evaluation_report,
+    finished_extra_stage,
     freeze_word_embeddings,
     limit,
     load_data,
@@ -123,9 +131,19 @@ def main(argv: list[str] | None = None) -> None:
         "compute_metrics": make_compute_metrics(eval_dataset),
     }
     extra_stage = None
-    if "extra" in encoded and resume is None:  # staged: the extra data first (a resumed run is past it)
-        extra_stage = train_extra_stage(shared, encoded["extra"], training_args, data_args.extra_epochs)
+    stage_one_resume, resume = (resume, None) if in_extra_stage(resume) else (None, resume)
+    if "extra" in encoded and resume is None:  # staged: the extra data first (resumed there, or skipped if done)
+        extra_stage = train_extra_stage(
+            shared,
+            encoded["extra"],
+            training_args,
+            data_args.extra_epochs,
+            stage_one_resume,
+            data_args.extra_save_steps,
+        )
         logger.info("after the extra-data stage: validation accuracy %.4f", extra_stage["validation_accuracy"])
+    elif "extra" in encoded:  # resumed in stage two: stage one's report, from the run it continues
+        extra_stage = finished_extra_stage(training_args.output_dir)
     trainer = NLITrainer(args=training_args, train_dataset=train_dataset, callbacks=callbacks, **shared)
     train_result = trainer.train(resume_from_checkpoint=resume)
 

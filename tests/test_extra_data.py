@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import datasets
 import pytest
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Translation, TranslationVariableLanguages, Value
 from training_run import ROOT, load_train_script, smoke_args
@@ -578,3 +579,72 @@ def test_each_source_is_weighted_on_its_own(tmp_path):
         assert e["rows_read"] == e["rows_dropped_overlap"] + e["rows_dropped_sampling"] + e["rows_kept"]
     again, _ = build_extra(sources, mixture_splits(), "pair", 5)
     assert again["id"] == extra["id"]
+
+
+def build_once(tmp_path, capsys, **data_options) -> tuple[str, list[str]]:
+    """What `add_extra_data` says it did (building or reusing) and the ids it put in training."""
+    ids, _ = selected(tmp_path, **data_options)
+    said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("extra training data: ")]
+    return said[0].split()[3], ids
+
+
+def test_the_build_is_reused_and_rebuilt_when_a_source_or_an_option_changes(tmp_path, capsys):
+    xnli, pairs, _ = mixture_files(tmp_path)
+    mixture = [f"{xnli},versions_per_item=2", pairs]
+    assert build_once(tmp_path, capsys, extra_data=mixture)[0] == "building"
+    reused, ids = build_once(tmp_path, capsys, extra_data=mixture)
+    assert reused == "reusing" and ids == selected(tmp_path, extra_data=mixture)[0]
+    capsys.readouterr()
+    builds = list((tmp_path / "out" / "extra-data").iterdir())
+    assert len(builds) == 1 and (builds[0] / "extra_report.json").is_file()
+    for options in (
+        {"extra_data": [f"{xnli},versions_per_item=3", pairs]},
+        {"extra_data": [f"{xnli},versions_per_item=2,max_rows=5", pairs]},
+        {"extra_data": [f"{xnli},versions_per_item=2", f"{pairs},weight=0.5"]},
+        {"extra_data": mixture, "dedup": "premise"},
+        {"extra_data": mixture, "extra_sample_seed": 1},
+    ):
+        assert build_once(tmp_path, capsys, **options)[0] == "building", options
+    assert build_once(tmp_path, capsys, extra_data=mixture)[0] == "building"  # one build is kept, the last
+    Path(pairs).write_text(Path(pairs).read_text() + json.dumps({"premise": "p", "hypothesis": "h", "label": "e"}))
+    assert build_once(tmp_path, capsys, extra_data=mixture)[0] == "building"  # the source changed
+    assert len(list((tmp_path / "out" / "extra-data").iterdir())) == 1
+
+
+def test_the_build_depends_on_the_evaluated_pairs(tmp_path):
+    from contradiction.data.extra import build_fingerprint
+
+    sources = [ExtraSource(write_csv(tmp_path / "x.csv", xnli_rows()))]
+    other = evaluated("Une autre phrase.", "Encore une.")
+    assert build_fingerprint(sources, VALIDATION, "pair", 42) == build_fingerprint(sources, VALIDATION, "pair", 42)
+    assert build_fingerprint(sources, VALIDATION, "pair", 42) != build_fingerprint(sources, other, "pair", 42)
+
+
+def test_two_processes_build_the_extra_data_once(tmp_path, sample_dir, tiny_model_dir):
+    """Under accelerate launch the main process builds the mixture; the other rank memory-maps its folder."""
+    out = tmp_path / "ddp"
+    extra = sample_extra(tmp_path, sample_dir)
+    args = smoke_args(tiny_model_dir, out, sample_dir, "--extra_data", extra, "--max_steps", "2")
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
+    done = subprocess.run([*launch, str(ROOT / "train.py"), *args], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("extra training data: building") == 1 and "reusing" not in done.stdout
+    (build,) = (out / "extra-data").iterdir()
+    assert json.loads((out / "data_report.json").read_text())["extra_schedule"]["extra_rows_trained_on"] == 9
+    # a second run with the same inputs reads that build
+    again = subprocess.run([sys.executable, str(ROOT / "train.py"), *args], capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"extra training data: reusing {build} (same sources and options)" in again.stdout
+
+
+def test_a_saved_source_is_read_whole_or_as_the_rows_it_holds(tmp_path):
+    """A save_to_disk source is streamed from its Arrow file; a dataset that holds only some of a file's rows is
+    read as those rows."""
+    from contradiction.data.extra import _batches
+
+    ds = classlabel_dataset()
+    ds.save_to_disk(str(tmp_path / "saved"))
+    saved = datasets.load_from_disk(str(tmp_path / "saved"))
+    assert [b["premise"] for _, b in _batches(saved, ["premise"])] == [ds["premise"]]
+    assert [b["premise"] for _, b in _batches(saved.select([1, 2]), ["premise"])] == [ds["premise"][1:3]]
+    assert [b["premise"] for _, b in _batches(saved.take(2), ["premise"])] == [ds["premise"][:2]]

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
-import shutil
-import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,7 +15,7 @@ if TYPE_CHECKING:  # imported where used (0.3 s)
 from contradiction.data.pairs import CHECK_ROWS, DataError, check_rows, open_competition
 from contradiction.data.pairs import parser_detail as _parser_detail  # noqa: F401 - data/extra.py imports it from here
 from contradiction.errors import UserError
-from contradiction.files import write_json
+from contradiction.files import atomic_folder, write_json
 from contradiction.labels import LABELS
 
 REPORT_FILE = "data_report.json"
@@ -179,17 +176,9 @@ def save_prepared(splits: DatasetDict, report: dict, output_dir: str | Path) -> 
     """Save the dataset and its report whole: written to a temporary folder, then moved into place."""
     output_dir = Path(output_dir)
     check_output_dir(output_dir)
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
-    try:
+    with atomic_folder(output_dir) as tmp:
         splits.save_to_disk(str(tmp))
         write_json(tmp / REPORT_FILE, report)
-        if output_dir.exists():
-            shutil.rmtree(output_dir)
-        os.replace(tmp, output_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return output_dir
 
 

@@ -7,26 +7,36 @@ file (CSV, TSV, JSON Lines, Parquet; `.gz` too), a `save_to_disk` folder, or a H
 `premise, hypothesis, label, lang_abv, item`. The competition's non-English pairs are XNLI pairs, so a
 source item (one pair and its translations) is dropped whole when any of its versions matches an evaluated
 pair: the validation split, and the test split when there is one. `build_extra` is the one place where rows
-are deduplicated and sampled.
+are deduplicated and sampled; it holds a source's versions as columns of numbers, not rows of strings (XNLI
+`all_languages` is 5.9 million versions). `build_fingerprint`, `save_build` and `load_build` keep that build
+on disk, named for its inputs, so a run builds it once and every process memory-maps it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import hashlib
+import json
 import os
 import random
 import re
+import sys
 import tempfile
 import unicodedata
-from collections import Counter, defaultdict
+from array import array
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import datasets
 import numpy as np
+import pyarrow as pa
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+from datasets.table import InMemoryTable
 
 from contradiction.data.competition import _parser_detail
 from contradiction.errors import UserError
+from contradiction.files import atomic_folder, write_json
 from contradiction.labels import LABEL2ID, LABELS, VARIANT_TO_LABEL
 from contradiction.languages import language_name
 
@@ -154,14 +164,57 @@ class Spec:
 
 @dataclass
 class SourceRows:
-    """A source's labelled rows, grouped by item, and the counts of what was dropped on the way."""
+    """A source's labelled versions as columns, one entry per version (not a dict per row: XNLI's 392,702
+    items are 5.9 million versions), and the counts of what was dropped on the way.
+
+    A version is found again in the source by `row` and `position` (its place in an `all_languages` row's
+    hypothesis languages); its texts are read back only when it is trained on. Dedup works on 64-bit hashes of
+    the normalised pair and premise.
+    """
 
     spec: str
     license: str
+    dataset: Dataset
+    premise_column: str
+    hypothesis_column: str
+    all_languages: bool
     rows_read: int = 0
     rows_dropped_unlabelled: int = 0
     rows_dropped_empty: int = 0
-    items: dict[str, list[dict]] = field(default_factory=dict)
+    row: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    position: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))
+    item: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # codes rise with first appearance
+    label: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))
+    lang: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))  # index into `languages`
+    languages: list[str] = field(default_factory=list)
+    pair_hash: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
+    premise_hash: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
+
+    def texts(self, versions: np.ndarray) -> tuple[pa.Array, pa.Array]:
+        """Premise and hypothesis of each version in `versions` (indices into the columns), in that order: one
+        pass through the source in row order, as `collect` reads it."""
+        rows = self.row[versions]
+        order = np.argsort(rows, kind="stable")
+        sorted_rows = rows[order]
+        found, premises, hypotheses = [], [], []  # per batch, as Arrow: no Python string outlives its batch
+        columns = [self.premise_column, self.hypothesis_column]
+        for start, batch in _batches(self.dataset, columns):
+            lo, hi = np.searchsorted(sorted_rows, [start, start + len(batch[self.premise_column])])
+            ps, hs = [], []
+            for k in order[lo:hi].tolist():
+                row, position = int(rows[k]) - start, int(self.position[versions[k]])
+                p, h = batch[self.premise_column][row], batch[self.hypothesis_column][row]
+                if self.all_languages:
+                    p, h = p[self.languages[self.lang[versions[k]]]], h["translation"][position]
+                ps.append(str(p).strip())
+                hs.append(str(h).strip())
+            found.append(order[lo:hi])
+            premises.append(pa.array(ps, pa.string()))
+            hypotheses.append(pa.array(hs, pa.string()))
+        if not found:
+            return pa.array([], pa.string()), pa.array([], pa.string())
+        back = pa.array(np.argsort(np.concatenate(found)))  # from row order back to the order of `versions`
+        return pa.concat_arrays(premises).take(back), pa.concat_arrays(hypotheses).take(back)
 
 
 def parse_spec(text: str) -> Spec:
@@ -275,8 +328,35 @@ def _is_all_languages(ds: Dataset, premise: str) -> bool:
     return isinstance(ds.features.get(premise), datasets.Translation)
 
 
+COLLECT_BATCH = 2000  # source rows read at a time: 30,000 XNLI versions
+
+
+def _rows_in(arrow_file: str) -> int:
+    """The rows of an Arrow stream file, from its batches' headers (their data is mapped, never read)."""
+    with pa.memory_map(arrow_file) as source:
+        return sum(batch.num_rows for batch in pa.ipc.open_stream(source))
+
+
+def _batches(ds: Dataset, columns: list[str]):
+    """(first row, {column: values}) of consecutive batches of `ds`. A dataset on disk is read from its Arrow
+    files as a stream, not through its memory map: the pages of a map stay in the process (XNLI's 2 GB)."""
+    files = [f["filename"] for f in ds.cache_files]
+    whole = ds._indices is None and sum(_rows_in(name) for name in files) == len(ds)
+    if not files or not whole:  # in memory, or some of a file's rows (a selection, a split such as train[:10%])
+        for start in range(0, len(ds), COLLECT_BATCH):
+            yield start, ds.select_columns(columns)[start : start + COLLECT_BATCH]
+        return
+    start = 0
+    for name in files:
+        with pa.OSFile(name) as stream:
+            for batch in pa.ipc.open_stream(stream):
+                yield start, batch.select(columns).to_pydict()
+                start += batch.num_rows
+
+
 def collect(spec: Spec, ds: Dataset, license_: str | None = None) -> SourceRows:
-    """Map a loaded source to labelled rows grouped by item (a row is its own item when the source has none)."""
+    """Map a loaded source to its labelled versions, grouped by item (a row is its own item when the source has
+    none), as columns; the source is read in batches, never held as Python rows."""
     premise, hypothesis = _column(ds, "premise", spec), _column(ds, "hypothesis", spec)
     label, lang, item = (
         _column(ds, "label", spec),
@@ -287,57 +367,90 @@ def collect(spec: Spec, ds: Dataset, license_: str | None = None) -> SourceRows:
     names = feature.names if isinstance(feature, ClassLabel) else None
     if license_ is None:
         license_ = KNOWN_LICENSES.get(spec.repo or "") or (ds.info.license if spec.is_hub else None) or "not given"
-    out = SourceRows(spec=spec.text, license=license_)
     all_languages = _is_all_languages(ds, premise)
-    groups: dict[str, list[dict]] = defaultdict(list)
-    for i, row in enumerate(ds):
-        versions = _versions(row, premise, hypothesis, lang, all_languages)
-        out.rows_read += len(versions)
-        label_id = _label_id(row[label], names, spec, i)
-        if label_id is None:
-            out.rows_dropped_unlabelled += len(versions)
-            continue
-        key = f"row{i}" if all_languages or item is None else str(row[item])
-        for p, h, code in versions:
-            if p and h:
-                groups[key].append({"premise": p, "hypothesis": h, "label": label_id, "lang_abv": code})
-            else:
-                out.rows_dropped_empty += 1
-    out.items = dict(groups)
+    out = SourceRows(spec.text, license_, ds, premise, hypothesis, all_languages)
+    columns = {"row": array("q"), "position": array("h"), "item": array("q"), "label": array("b"), "lang": array("h")}
+    pair_hash, premise_hash = array("Q"), array("Q")
+    item_codes: dict[str, int] = {}
+    lang_codes: dict[str, int] = {}
+    wanted = [c for c in (premise, hypothesis, label, lang, item) if c is not None]
+    for start, batch in _batches(ds, wanted):
+        rows = zip(batch[premise], batch[hypothesis], batch[label], strict=True)
+        for k, (p_value, h_value, label_value) in enumerate(rows):
+            i = start + k
+            code = None if all_languages or lang is None else batch[lang][k]
+            versions = _versions(p_value, h_value, code, all_languages)
+            out.rows_read += len(versions)
+            label_id = _label_id(label_value, names, spec, i)
+            if label_id is None:
+                out.rows_dropped_unlabelled += len(versions)
+                continue
+            # a row is its own item, coded by its index: no string per row kept alive (they would pin the heap)
+            code = i if all_languages or item is None else item_codes.setdefault(str(batch[item][k]), len(item_codes))
+            for position, p, h, language in versions:
+                if not (p and h):
+                    out.rows_dropped_empty += 1
+                    continue
+                p_key = normalise(p)
+                columns["row"].append(i)
+                columns["position"].append(position)
+                columns["item"].append(code)
+                columns["label"].append(label_id)
+                columns["lang"].append(lang_codes.setdefault(language, len(lang_codes)))
+                pair_hash.append(_hash(p_key, normalise(h)))
+                premise_hash.append(_hash(p_key))
+    for name, values in columns.items():  # the arrays' own memory, not a copy
+        setattr(out, name, np.frombuffer(values, dtype=values.typecode) if values else getattr(out, name))
+    out.pair_hash = np.frombuffer(pair_hash, np.uint64) if pair_hash else out.pair_hash
+    out.premise_hash = np.frombuffer(premise_hash, np.uint64) if premise_hash else out.premise_hash
+    out.languages = list(lang_codes)
     return out
 
 
-def _versions(row: dict, premise: str, hypothesis: str, lang: str | None, all_languages: bool) -> list[tuple]:
-    """(premise, hypothesis, language) of each version a row holds: 15 for an XNLI `all_languages` row."""
+def _versions(premise, hypothesis, lang, all_languages: bool) -> list[tuple[int, str, str, str]]:
+    """(position, premise, hypothesis, language) of each version a row holds: 15 for an XNLI `all_languages` row,
+    the position being the version's place among its hypothesis languages."""
     if all_languages:
-        premises = row[premise]
-        hyp = row[hypothesis]
         return [
-            (premises[code].strip(), text.strip(), code)
-            for code, text in zip(hyp["language"], hyp["translation"], strict=True)
-            if code in premises
+            (position, premise[code].strip(), text.strip(), code)
+            for position, (code, text) in enumerate(zip(hypothesis["language"], hypothesis["translation"], strict=True))
+            if code in premise
         ]
-    code = str(row[lang]).strip() if lang is not None and row[lang] is not None else "unknown"
-    return [(str(row[premise] or "").strip(), str(row[hypothesis] or "").strip(), code)]
+    code = str(lang).strip() if lang is not None else "unknown"
+    return [(0, str(premise or "").strip(), str(hypothesis or "").strip(), code)]
+
+
+def _hash(*texts: str) -> int:
+    """A 64-bit digest of normalised texts: the same in every process and run (unlike `hash`)."""
+    digest = hashlib.blake2b("\x00".join(texts).encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
 
 
 def normalise(text: str) -> str:
     """The form two copies of a sentence share: NFKC, case-folded, without punctuation or whitespace."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    return "".join(c for c in text if not (c.isspace() or unicodedata.category(c)[0] == "P"))
+    return unicodedata.normalize("NFKC", text).casefold().translate(_dropped_characters())
 
 
-def evaluated_keys(splits: DatasetDict) -> tuple[set[tuple[str, str]], set[str]]:
-    """Normalised pairs and premises of every split that is evaluated (all but train)."""
-    pairs: set[tuple[str, str]] = set()
-    premises: set[str] = set()
+@functools.cache
+def _dropped_characters() -> dict[int, None]:
+    """Every punctuation and whitespace code point, for `str.translate` (a loop in C, not one in Python per
+    character: it is most of the build's time on XNLI's 5.9 million versions)."""
+    return {
+        cp: None for cp in range(sys.maxunicode + 1) if chr(cp).isspace() or unicodedata.category(chr(cp))[0] == "P"
+    }
+
+
+def evaluated_keys(splits: DatasetDict) -> tuple[np.ndarray, np.ndarray]:
+    """Hashes of the normalised pairs and premises of every split that is evaluated (all but train), sorted."""
+    pairs, premises = [], []
     for name, ds in splits.items():
         if name == "train":
             continue
         for p, h in zip(ds["premise"], ds["hypothesis"], strict=True):
-            pairs.add((normalise(p), normalise(h)))
-            premises.add(normalise(p))
-    return pairs, premises
+            p_key = normalise(p)
+            pairs.append(_hash(p_key, normalise(h)))
+            premises.append(_hash(p_key))
+    return np.unique(np.array(pairs, np.uint64)), np.unique(np.array(premises, np.uint64))
 
 
 def build_extra(
@@ -358,79 +471,166 @@ def build_extra(
         rows = collect(spec, read_source(spec), source.license)
         collected.append(rows)
         capped.append(_deduplicate_and_cap(rows, pairs, premises, dedup, source, rng))
-    weighted = _weigh([kept for kept, _ in capped], [source.weight for source in sources], seed)
-    columns: dict[str, list] = {name: [] for name in OUTPUT_FEATURES}
-    for n, j in weighted:
-        row = capped[n][0][j]
-        columns["id"].append(f"extra{n}-{j}")
-        columns["language"].append(language_name(row["lang_abv"]))
-        for name in ("premise", "hypothesis", "lang_abv", "label"):
-            columns[name].append(row[name])
+    kept = [versions for versions, _ in capped]
+    order_source, order_row = _weigh([len(versions) for versions in kept], [source.weight for source in sources], seed)
+    extra = _gather(collected, [versions for versions, _ in capped], order_source, order_row)
     report = []
-    for n, (source, rows, (kept, counts)) in enumerate(zip(sources, collected, capped, strict=True)):
-        trained = [kept[j] for m, j in weighted if m == n]
+    for n, (source, rows, (versions, counts)) in enumerate(zip(sources, collected, capped, strict=True)):
+        trained = versions[order_row[order_source == n]]
         report.append(_entry(source, rows, counts, trained))
-    return Dataset.from_dict(columns, features=OUTPUT_FEATURES), report
+    return extra, report
+
+
+BUILD_VERSION = 2  # raise when the rows chosen for the same inputs change: every saved build is then rebuilt
+BUILD_REPORT_FILE = "extra_report.json"
+
+
+def build_fingerprint(sources: list[ExtraSource], splits: DatasetDict, dedup: str, seed: int) -> str:
+    """A name for the build of this mixture: every input that changes its rows or its report.
+
+    Each source's settings, and what it is: a local file's path, size and modification time (each file of a
+    folder), or a Hub SPEC (`owner/name[:config][@split]`; a SPEC names no revision, so a Hub data set
+    updated in place under the same SPEC is not noticed); the dedup mode, the seed and the evaluated pairs
+    deduplicated against.
+    """
+    digest = hashlib.sha256()
+    inputs = {"version": BUILD_VERSION, "dedup": dedup, "seed": seed, "sources": []}
+    for source, spec in zip(sources, check_specs([s.path for s in sources]), strict=True):
+        inputs["sources"].append({**dataclasses.asdict(source), "files": _files(spec)})
+    digest.update(json.dumps(inputs, sort_keys=True).encode())
+    for keys in evaluated_keys(splits):
+        digest.update(keys.tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _files(spec: Spec) -> list | str:
+    """What a SPEC is made of: (path, size, mtime) of each local file, or the Hub SPEC itself."""
+    if spec.is_hub:
+        return spec.text
+    paths = sorted(p for p in spec.path.rglob("*") if p.is_file()) if spec.path.is_dir() else [spec.path]
+    stats = [(p, p.stat()) for p in paths if not p.name.startswith("cache-")]  # datasets' own caches left out
+    return [[str(p.resolve()), st.st_size, st.st_mtime_ns] for p, st in stats]
+
+
+def save_build(folder: str | Path, extra: Dataset, report: list[dict]) -> None:
+    """Write a build whole: to a temporary folder beside `folder`, then moved into place (a reader never sees half)."""
+    with atomic_folder(folder) as tmp:
+        extra.save_to_disk(str(tmp))
+        write_json(tmp / BUILD_REPORT_FILE, report)
+
+
+def load_build(folder: str | Path) -> tuple[Dataset, list[dict]] | None:
+    """A build `save_build` wrote, memory-mapped (not read into memory); None when there is none."""
+    folder = Path(folder)
+    if not (folder / BUILD_REPORT_FILE).is_file():
+        return None
+    report = json.loads((folder / BUILD_REPORT_FILE).read_text(encoding="utf-8"))
+    return datasets.load_from_disk(str(folder)), report
+
+
+def _gather(collected: list[SourceRows], kept: list[np.ndarray], sources: np.ndarray, rows: np.ndarray) -> Dataset:
+    """The output rows for (source, row of its kept versions) pairs, in that order: each source's texts read in
+    one pass, the columns assembled in Arrow (not as Python rows)."""
+    premises, hypotheses, labels, codes = [], [], [], []
+    place = np.zeros(len(sources), np.int64)  # each output row's place among the rows of every source, in turn
+    offset = 0
+    for n, (source, versions) in enumerate(zip(collected, kept, strict=True)):
+        where = np.flatnonzero(sources == n)
+        place[where] = offset + np.arange(len(where))
+        offset += len(where)
+        trained = versions[rows[where]]
+        premise, hypothesis = source.texts(trained)
+        premises.append(premise)
+        hypotheses.append(hypothesis)
+        labels.append(source.label[trained].astype(np.int64))
+        codes.append(np.array(source.languages + [""], dtype=object)[source.lang[trained]])
+    take = pa.array(place)
+    code = np.concatenate(codes)[place] if codes else np.zeros(0, object)
+    names = {c: language_name(c) for c in set(code.tolist())}
+    table = pa.table(
+        {
+            "id": pa.array(
+                [f"extra{n}-{j}" for n, j in zip(sources.tolist(), rows.tolist(), strict=True)], pa.string()
+            ),
+            "premise": pa.concat_arrays(premises).take(take) if premises else pa.array([], pa.string()),
+            "hypothesis": pa.concat_arrays(hypotheses).take(take) if hypotheses else pa.array([], pa.string()),
+            "lang_abv": pa.array(code.tolist(), pa.string()),
+            "language": pa.array([names[c] for c in code.tolist()], pa.string()),
+            "label": pa.array(np.concatenate(labels)[place] if labels else np.zeros(0, np.int64)),
+        }
+    )
+    return Dataset(
+        InMemoryTable(table.cast(OUTPUT_FEATURES.arrow_schema)), info=datasets.DatasetInfo(features=OUTPUT_FEATURES)
+    )
 
 
 def _deduplicate_and_cap(
-    source: SourceRows, pairs: set, premises: set, dedup: str, settings: ExtraSource, rng: random.Random
-) -> tuple[list[dict], dict]:
-    """Drop leaking items whole, then sample versions per item and rows per source; count every step.
+    source: SourceRows, pairs: np.ndarray, premises: np.ndarray, dedup: str, settings: ExtraSource, rng: random.Random
+) -> tuple[np.ndarray, dict]:
+    """Drop leaking items whole, then sample versions per item and rows per source; count every step. Returns
+    the kept versions (indices into the source's columns) in training order.
 
     A leaking item's other versions are leaks too: an item that shares one of them (two items whose
     translations came out the same) is dropped with it.
     """
-    keys = {
-        name: [(normalise(v["premise"]), normalise(v["hypothesis"])) for v in versions]
-        for name, versions in source.items.items()
-    }
+    by_premise = dedup == "premise"
 
-    def touches(item_keys: list[tuple[str, str]], pair_set: set, premise_set: set) -> bool:
-        return any(k in pair_set or (dedup == "premise" and k[0] in premise_set) for k in item_keys)
+    def touches(pair_set: np.ndarray, premise_set: np.ndarray) -> np.ndarray:
+        hit = np.isin(source.pair_hash, pair_set)
+        return hit | np.isin(source.premise_hash, premise_set) if by_premise else hit
 
-    leaking = {name for name, item_keys in keys.items() if touches(item_keys, pairs, premises)}
-    tainted_pairs = {k for name in leaking for k in keys[name]}
-    tainted_premises = {k[0] for k in tainted_pairs}
-    kept: list[dict] = []
-    items_overlap = rows_overlap = 0
-    for name, versions in source.items.items():
-        if name in leaking or touches(keys[name], tainted_pairs, tainted_premises):
-            items_overlap += 1
-            rows_overlap += len(versions)
+    leaking = np.zeros(len(source.item) and source.item.max() + 1, bool)
+    leaking[source.item[touches(pairs, premises)]] = True
+    of_leaking = leaking[source.item]
+    dropped = leaking.copy()
+    dropped[source.item[touches(source.pair_hash[of_leaking], source.premise_hash[of_leaking])]] = True
+    order = np.argsort(source.item, kind="stable")  # versions grouped by item, items in first-appearance order
+    bounds = np.flatnonzero(np.diff(source.item[order])) + 1
+    starts = np.concatenate([[0], bounds]) if len(order) else np.zeros(0, np.int64)
+    stops = np.concatenate([bounds, [len(order)]]) if len(order) else np.zeros(0, np.int64)
+    k = settings.versions_per_item
+    parts = []
+    items = source.item[order[starts]].tolist() if len(order) else []
+    for item, start, stop in zip(items, starts.tolist(), stops.tolist(), strict=True):
+        if dropped[item]:
             continue
-        if settings.versions_per_item is not None and len(versions) > settings.versions_per_item:
-            versions = rng.sample(versions, settings.versions_per_item)
-        kept += versions
+        versions = order[start:stop]
+        if k is not None and stop - start > k:  # the same draws as sampling the versions themselves
+            versions = versions[rng.sample(range(stop - start), k)]
+        parts.append(versions)
+    kept = np.concatenate(parts) if parts else np.zeros(0, np.int64)
     after_dedup = len(kept)
     if settings.max_rows is not None and len(kept) > settings.max_rows:
-        kept = [kept[i] for i in sorted(rng.sample(range(len(kept)), settings.max_rows))]
+        kept = kept[sorted(rng.sample(range(len(kept)), settings.max_rows))]
     counts = {
-        "items_dropped_overlap": items_overlap,
-        "rows_dropped_overlap": rows_overlap,
+        "items_dropped_overlap": int(dropped.sum()),
+        "rows_dropped_overlap": int(dropped[source.item].sum()),
         "rows_after_dedup": after_dedup,
     }
     return kept, counts
 
 
-def _weigh(kept: list[list[dict]], weights: list[float], seed: int) -> list[tuple[int, int]]:
-    """(source, row) of every row trained on, in training order: all of them in order when every weight is 1.
+def _weigh(sizes: list[int], weights: list[float], seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(source, row) of every row trained on, in training order, as two arrays: all of them in order when every
+    weight is 1.
 
     Otherwise one seeded shuffle of the whole mixture, in which a row of a source of weight w is kept when it
     falls in the first w share: about w of each source, and for equal weights exactly one shared share.
     """
-    everything = [(n, j) for n, rows in enumerate(kept) for j in range(len(rows))]
+    source = np.repeat(np.arange(len(sizes)), sizes)
+    row = np.concatenate([np.arange(size) for size in sizes]) if sizes else np.zeros(0, np.int64)
     if all(weight == 1 for weight in weights):
-        return everything
-    shuffled = np.random.default_rng(seed).permutation(len(everything))  # what Dataset.shuffle(seed=seed) draws
-    limits = [round(len(everything) * weight) for weight in weights]
-    return [everything[i] for position, i in enumerate(shuffled) if position < limits[everything[i][0]]]
+        return source, row
+    shuffled = np.random.default_rng(seed).permutation(len(source))  # what Dataset.shuffle(seed=seed) draws
+    limits = np.array([round(len(source) * weight) for weight in weights])
+    chosen = shuffled[np.arange(len(shuffled)) < limits[source[shuffled]]]
+    return source[chosen], row[chosen]
 
 
-def _entry(settings: ExtraSource, source: SourceRows, counts: dict, trained: list[dict]) -> dict:
+def _entry(settings: ExtraSource, source: SourceRows, counts: dict, trained: np.ndarray) -> dict:
     """A source's line of the report: its settings, then what was read, dropped at each step and trained on."""
-    labels = Counter(LABELS[row["label"]] for row in trained)
-    languages = Counter(row["lang_abv"] for row in trained)
+    labels = np.bincount(source.label[trained], minlength=len(LABELS))
+    languages = np.bincount(source.lang[trained], minlength=len(source.languages))
     dropped = source.rows_dropped_unlabelled + source.rows_dropped_empty + counts["rows_dropped_overlap"]
     return {
         "source": source.spec,
@@ -446,8 +646,8 @@ def _entry(settings: ExtraSource, source: SourceRows, counts: dict, trained: lis
         "rows_dropped_empty": source.rows_dropped_empty,
         "rows_dropped_sampling": source.rows_read - dropped - len(trained),
         "rows_after_dedup": counts["rows_after_dedup"],
-        "labels": {name: labels.get(name, 0) for name in LABELS},
-        "languages": dict(sorted(languages.items())),
+        "labels": {name: int(labels[i]) for i, name in enumerate(LABELS)},
+        "languages": dict(sorted((code, int(languages[i])) for i, code in enumerate(source.languages) if languages[i])),
     }
 
 

@@ -23,6 +23,8 @@ TINY_MODEL = "tiny-xlmr"
 
 
 PREPARED_DATA_DIR = "data"
+EXTRA_STAGE_DIR = "extra-stage"  # staged training's first stage: its checkpoints, then its model and EXTRA_STAGE_FILE
+EXTRA_STAGE_FILE = "stage.json"
 
 # the flat options of earlier recipes, matched to extra_train_data by position: now one extra_data entry per source
 LEGACY_EXTRA_KEYS = (
@@ -134,7 +136,15 @@ class DataArguments:
         default=0.0,
         metadata={
             "help": "Staged training: K epochs on the extra data first, then the competition data as usual; "
-            "0 mixes the extra rows into the competition training set instead."
+            "0 mixes the extra rows into the competition training set instead. Each stage trains at most "
+            "--max_steps steps; --resume_from_checkpoint continues in the stage where the run stopped."
+        },
+    )
+    extra_save_steps: int | None = field(
+        default=None,
+        metadata={
+            "help": "Staged training: a checkpoint of the first stage every N steps (it saves as the second "
+            "stage does when left out), so a long first stage that is stopped loses at most N steps."
         },
     )
 
@@ -143,6 +153,8 @@ class DataArguments:
             raise UserError("no data: pass --dataset_dir (a data_prep.py folder) or --train_file (a competition CSV).")
         if self.max_seq_length < 8:
             raise UserError(f"--max_seq_length {self.max_seq_length} is too short; use 64 to 512.")
+        if self.extra_save_steps is not None and self.extra_save_steps < 1:
+            raise UserError(f"--extra_save_steps {self.extra_save_steps} must be 1 or more.")
         if self.extra_epochs < 0:
             raise UserError(f"--extra_epochs {self.extra_epochs} must be 0 (mixed) or more (staged).")
         if self.dedup not in DEDUP_MODES:
@@ -273,7 +285,8 @@ def save_recipe(recipe: dict, output_dir: str) -> None:
 
 
 def resolve_checkpoint(resume: str | None, output_dir: str) -> str | None:
-    """`--resume_from_checkpoint last` (or true): the newest checkpoint in output_dir that was saved whole.
+    """`--resume_from_checkpoint last` (or true): the newest checkpoint in output_dir that was saved whole, of
+    stage two, else of a staged run's first stage (`<output_dir>/extra-stage`): where the run stopped.
 
     A run killed while saving leaves a checkpoint folder without `trainer_state.json` (written last);
     resuming from it would fail, so it is skipped.
@@ -282,14 +295,20 @@ def resolve_checkpoint(resume: str | None, output_dir: str) -> str | None:
         if resume is not None and not os.path.isdir(resume):
             raise UserError(f"--resume_from_checkpoint {resume}: no such checkpoint folder; pass one or `last`.")
         return resume
-    complete = [
-        path
-        for path in Path(output_dir).glob("checkpoint-*")
-        if path.name.split("-")[-1].isdigit() and (path / "trainer_state.json").is_file()
-    ]
-    if not complete:
-        raise UserError(
-            f"--resume_from_checkpoint {resume}: {output_dir} holds no complete checkpoint; "
-            "drop the flag to start from scratch."
-        )
-    return str(max(complete, key=lambda path: int(path.name.split("-")[-1])))
+    for folder in (Path(output_dir), Path(output_dir, EXTRA_STAGE_DIR)):
+        complete = [
+            path
+            for path in folder.glob("checkpoint-*")
+            if path.name.split("-")[-1].isdigit() and (path / "trainer_state.json").is_file()
+        ]
+        if complete:
+            return str(max(complete, key=lambda path: int(path.name.split("-")[-1])))
+    raise UserError(
+        f"--resume_from_checkpoint {resume}: {output_dir} holds no complete checkpoint; "
+        "drop the flag to start from scratch."
+    )
+
+
+def in_extra_stage(checkpoint: str | None) -> bool:
+    """Whether a checkpoint is one of staged training's first stage (saved in `<output_dir>/extra-stage`)."""
+    return checkpoint is not None and Path(checkpoint).resolve().parent.name == EXTRA_STAGE_DIR

@@ -7,7 +7,16 @@ from pathlib import Path
 from contradiction.errors import UserError
 
 # training state and the prepared competition data stay local
-PUSH_IGNORE = ["checkpoint-*", "checkpoint-*/**", "data/**", "runs/**", "training_args.bin", "*.tmp"]
+PUSH_IGNORE = [
+    "checkpoint-*",
+    "checkpoint-*/**",
+    "data/**",
+    "extra-data/**",
+    "extra-stage/**",
+    "runs/**",
+    "training_args.bin",
+    "*.tmp",
+]
 
 
 def check_push(hub_model_id: str | None) -> None:

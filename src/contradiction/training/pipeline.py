@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import shutil
+from pathlib import Path
 
 import numpy as np
 from datasets import DatasetDict, concatenate_datasets
@@ -11,12 +14,19 @@ from torch.utils.data import SequentialSampler
 from transformers import Trainer, TrainingArguments
 
 from contradiction.data.competition import load_prepared, prepare, save_prepared
-from contradiction.data.extra import build_extra, format_extra_report
+from contradiction.data.extra import build_extra, build_fingerprint, format_extra_report, load_build, save_build
 from contradiction.errors import UserError
+from contradiction.files import write_json
 from contradiction.inference.options import cpu_threads
 from contradiction.labels import NUM_LABELS
 from contradiction.metrics import classification_report, flat_metrics
-from contradiction.training.arguments import PREPARED_DATA_DIR, DataArguments, ModelArguments
+from contradiction.training.arguments import (
+    EXTRA_STAGE_DIR,
+    EXTRA_STAGE_FILE,
+    PREPARED_DATA_DIR,
+    DataArguments,
+    ModelArguments,
+)
 from contradiction.training.calibration import calibrate as fit_and_fold
 from contradiction.training.calibration import check_folded
 
@@ -54,16 +64,34 @@ def load_data(data_args: DataArguments, args: TrainingArguments) -> tuple[Datase
     return load_prepared(prepared)
 
 
+EXTRA_DATA_DIR = "extra-data"
+
+
 def add_extra_data(
     splits: DatasetDict, data_report: dict | None, data_args: DataArguments, args: TrainingArguments
 ) -> tuple[DatasetDict, dict]:
     """Add the extra-data mixture: mixed into `train`, or as an `extra` split for a first stage (--extra_epochs).
 
-    The rows are chosen in `build_extra` alone; every process builds the same ones (sampling is seeded), and Hub
-    downloads happen on the main process first.
+    The rows are chosen in `build_extra` alone, once per run: the main process builds them into
+    `<output_dir>/extra-data/<fingerprint>` (named for the sources and every option that changes them) unless
+    a run with the same inputs already did, and every process memory-maps that folder.
     """
+    options = (data_args.extra_data, splits, data_args.dedup, data_args.extra_sample_seed)
+    folder = Path(args.output_dir, EXTRA_DATA_DIR, build_fingerprint(*options))
     with args.main_process_first(desc="extra training data"):
-        extra, sources = build_extra(data_args.extra_data, splits, data_args.dedup, data_args.extra_sample_seed)
+        if args.local_process_index == 0:
+            if load_build(folder) is None:
+                print(f"extra training data: building {folder}")
+                save_build(folder, *build_extra(*options))
+                for other in folder.parent.iterdir():  # one build kept: an earlier one has other inputs
+                    if other != folder and other.is_dir():
+                        shutil.rmtree(other, ignore_errors=True)
+            else:
+                print(f"extra training data: reusing {folder} (same sources and options)")
+        built = load_build(folder)
+    if built is None:
+        raise RuntimeError(f"{folder}: the main process did not write the extra data")
+    extra, sources = built
     if len(extra) == 0:
         raise UserError("--extra_data: no rows are left after removing unlabelled and overlapping ones.")
     report = dict(data_report or {})
@@ -124,35 +152,63 @@ class NLITrainer(Trainer):
         return SequentialSampler(eval_dataset)
 
 
-EXTRA_STAGE_DIR = "extra-stage"
+def train_extra_stage(
+    trainer_kwargs: dict,
+    extra_dataset,
+    args: TrainingArguments,
+    epochs: float,
+    resume: str | None = None,
+    save_steps: int | None = None,
+) -> dict:
+    """Staged training, stage one: `epochs` epochs on the extra data alone (at most `max_steps` steps, as each
+    stage), then one evaluation; the model in `trainer_kwargs` is trained in place.
 
-
-def train_extra_stage(trainer_kwargs: dict, extra_dataset, args: TrainingArguments, epochs: float) -> dict:
-    """Staged training, stage one: `epochs` epochs on the extra data alone, then one evaluation.
-
-    The model in `trainer_kwargs` is trained in place; stage two (the competition data) starts from it with
-    its own learning-rate schedule. Nothing is checkpointed: a resumed run resumes stage two.
+    It lives in `<output_dir>/extra-stage`: checkpoints as stage two saves them (save_strategy, save_steps,
+    save_total_limit), or every `save_steps` steps, so `resume` (one of them) continues it; and when it ends
+    its model and `stage.json`, so a run resumed later loads that model and starts stage two (the competition
+    data, its own schedule).
     """
+    stage_dir = Path(args.output_dir, EXTRA_STAGE_DIR)
+    if (stage_dir / EXTRA_STAGE_FILE).is_file():  # finished by the run this one resumes
+        from safetensors.torch import load_model
+
+        model = trainer_kwargs["model"]
+        load_model(model, stage_dir / "model.safetensors", strict=False, device=str(model.device))
+        return finished_extra_stage(args.output_dir)
+    saving = {"save_strategy": "steps", "save_steps": save_steps} if save_steps else {}
+    if not saving and args.save_strategy == "best":  # "best" needs evaluations, which stage one has not
+        saving = {"save_strategy": "epoch"}
     stage_args = dataclasses.replace(
         args,
-        output_dir=os.path.join(args.output_dir, EXTRA_STAGE_DIR),
+        output_dir=str(stage_dir),
         num_train_epochs=epochs,
-        max_steps=-1,
         eval_strategy="no",
-        save_strategy="no",
         load_best_model_at_end=False,
         report_to=[],
+        **saving,
     )
     trainer = NLITrainer(args=stage_args, train_dataset=extra_dataset, **trainer_kwargs)
-    result = trainer.train()
+    result = trainer.train(resume_from_checkpoint=resume)
     metrics = trainer.evaluate()
-    return {
+    report = {
         "rows": len(extra_dataset),
         "epochs": epochs,
+        "steps": trainer.state.global_step,
         "runtime_s": result.metrics.get("train_runtime"),
         "validation_accuracy": metrics.get("eval_accuracy"),
         "validation_macro_f1": metrics.get("eval_macro_f1"),
     }
+    trainer.save_model(str(stage_dir))
+    if args.process_index == 0:
+        write_json(stage_dir / EXTRA_STAGE_FILE, report)  # last: its presence says stage one is whole
+    trainer.accelerator.wait_for_everyone()
+    return report
+
+
+def finished_extra_stage(output_dir: str) -> dict | None:
+    """The report of a stage one that ran to its end in `output_dir`, else None."""
+    done = Path(output_dir, EXTRA_STAGE_DIR, EXTRA_STAGE_FILE)
+    return json.loads(done.read_text(encoding="utf-8")) if done.is_file() else None
 
 
 def make_compute_metrics(eval_dataset):
