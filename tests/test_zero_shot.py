@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_inference import _variant
 
 from contradiction.errors import UserError
 from contradiction.inference.options import PredictorOptions
@@ -23,20 +24,7 @@ LABELS = ["sports", "politics", "health", "travel"]
 
 def _sharp_model(tiny_model_dir: Path, out: Path, order: list[int]) -> Path:
     """The tiny model with its head scaled (answers far from uniform) and its rows, with their names, in `order`."""
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir)
-    head = model.classifier.out_proj
-    with torch.no_grad():
-        head.weight.copy_(head.weight[order] * 300.0)
-        head.bias.copy_(head.bias[order] * 300.0)
-    names = model.config.id2label
-    model.config.id2label = {i: names[j] for i, j in enumerate(order)}
-    model.config.label2id = {name: i for i, name in model.config.id2label.items()}
-    model.save_pretrained(out)
-    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(out)
-    return out
+    return _variant(tiny_model_dir, out, order, scale=300.0)
 
 
 @pytest.fixture(scope="module")
