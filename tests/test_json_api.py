@@ -147,14 +147,16 @@ def test_bad_classify_bodies_get_a_4xx_and_one_sentence(http, body, status, word
 
 def test_other_paths_and_methods_get_json_too(http) -> None:
     assert_error(http.get("/api/v1/nli"), 405, "answers POST only")
-    assert_error(http.post("/api/v1/documents", json={}), 404, "There is no /api/v1/documents")
+    assert_error(http.post("/api/v1/documents", json={}), 404, "There is no /api/v1/documents")  # check_document
     assert http.post("/api/v1/nli/", json=PAIR).status_code == 200  # a trailing slash is the same route
 
 
 def test_openapi_describes_the_routes_with_the_limits(http) -> None:
     document = http.get("/api/v1/openapi.json").json()
     assert document["openapi"].startswith("3.1")
-    assert set(document["paths"]) == {"/api/v1/nli", "/api/v1/classify"}
+    assert set(document["paths"]) == {"/api/v1/nli", "/api/v1/classify", "/api/v1/check_document"}
+    check = document["paths"]["/api/v1/check_document"]["post"]["requestBody"]["content"]["application/json"]
+    assert check["schema"]["properties"]["document"]["maxLength"] == LIMITS.max_document_chars
     nli = document["paths"]["/api/v1/nli"]["post"]
     assert {"200", "400", "413", "422"} <= set(nli["responses"]) and "401" not in nli["responses"]
     single, pairs = nli["requestBody"]["content"]["application/json"]["schema"]["oneOf"]

@@ -22,9 +22,10 @@ from contradiction.serving.monitoring.monitor import Monitor
 from contradiction.serving.page import build_demo
 
 TOKEN = "another-t0ken-for-the-tests"
-TOOLS = {"predict", "analyze", "predict_batch", "classify", "predict_file"}  # the public API endpoints
+TOOLS = {"predict", "analyze", "predict_batch", "classify", "predict_file", "check_document"}  # the public endpoints
 PRIVATE = {"check_pair", "describe", "classify_scores", "check_classification", "describe_classification",
-           "load_example", "load_classify_example", "clear_file_results", "stop_file", "monitoring"}  # fmt: skip
+           "load_example", "load_classify_example", "clear_file_results", "stop_file", "monitoring",
+           "check_document_page", "check_document_input", "load_document_example"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +64,9 @@ def test_the_tools_are_the_public_endpoints_with_their_descriptions(app) -> None
         description = tools[name].description
         assert "entailment" in description and "calibrated" in description, name
     assert "not calibrated" in tools["classify"].description
+    check = tools["check_document"]
+    assert set(check.inputSchema["required"]) == {"document", "claims"}
+    assert "evidence" in check.description and "window" in check.description
     assert "Returns:" in analyze.description and "notes" in analyze.description
 
 

@@ -172,7 +172,8 @@ def test_jsonl_and_parquet_give_the_csv_s_submission(tiny_model_dir, sample_dir,
 def test_help_lists_the_batch_flags():
     result = command("-m", "contradiction.predict", "--help")
     assert result.returncode == 0
-    for flag in ("--chunk_size", "--resume", "--id_column", "--premise_column", "--hypothesis_column", ".parquet"):
+    for flag in ("--chunk_size", "--resume", "--id_column", "--premise_column", "--hypothesis_column", ".parquet",
+                 "--documents"):
         assert flag in result.stdout
 
 
@@ -187,3 +188,57 @@ def test_the_summary_counts_the_pairs_that_were_cut(tiny_model_dir, sample_dir, 
     cut = sum(total > 24 for _, total in counts)
     assert 0 < cut < len(test)
     assert f"{cut} of the {len(test)} pairs were longer than 24 tokens" in capsys.readouterr().out
+
+
+def _documents_file(path: Path) -> pd.DataFrame:
+    """A competition-format file whose premises are documents of several sentences (ours, from test_documents)."""
+    from test_documents import FILLER
+
+    rows = []
+    for i in range(12):
+        sentences = FILLER[i % 5 :] + FILLER[: i % 5]
+        rows.append({"id": f"d{i}", "premise": " ".join(sentences[: 4 + i % 5]),
+                     "hypothesis": FILLER[(i * 7) % len(FILLER)] + (" The bridge is old." if i % 3 == 0 else ""),
+                     "lang_abv": "en", "language": "English"})  # fmt: skip
+    frame = pd.DataFrame(rows)
+    frame.to_csv(path, index=False)
+    return frame
+
+
+def test_documents_are_checked_window_by_window_with_their_evidence(tiny_model_dir, tmp_path, capsys):
+    from contradiction.inference.documents import DocumentChecker
+    from contradiction.inference.options import PredictorOptions
+
+    frame = _documents_file(tmp_path / "documents.csv")
+    flags = ("--documents", "--max_length", "64", "--chunk_size", "5")
+    predict(tiny_model_dir, tmp_path / "documents.csv", tmp_path / "out", *flags)
+    probs = pd.read_csv(tmp_path / "out" / "probabilities.csv", dtype={"id": str}, keep_default_na=False)
+    predictor = Predictor.from_pretrained(tiny_model_dir, PredictorOptions(max_length=64))
+    expected = DocumentChecker(predictor).check_many(frame["premise"].tolist(), frame["hypothesis"].tolist(),
+                                                     ["en"] * len(frame))  # fmt: skip
+    assert probs["predicted_label"].tolist() == [r.label for r in expected]
+    assert probs["windows"].tolist() == [r.windows for r in expected] and max(probs["windows"]) > 1
+    for row, result in zip(probs.itertuples(), expected, strict=True):
+        assert [getattr(row, c) for c in PROB_COLUMNS] == pytest.approx(
+            [result.probabilities[label] for label in LABELS], abs=1e-5)  # fmt: skip
+        if row.evidence:
+            assert row.premise[row.evidence_start : row.evidence_end] == row.evidence
+        else:
+            assert row.evidence_start == row.evidence_end == -1 and row.predicted_label == "neutral"
+    assert "were longer than" not in capsys.readouterr().out  # nothing is cut in document mode
+
+
+def test_a_killed_document_run_resumes_to_the_same_bytes(tiny_model_dir, tmp_path, capsys):
+    _documents_file(tmp_path / "documents.csv")
+    flags = ("--documents", "--max_length", "64", "--chunk_size", "4")
+    uninterrupted = predict(tiny_model_dir, tmp_path / "documents.csv", tmp_path / "whole", *flags)
+    out = tmp_path / "killed"
+    killed = command(
+        str(ROOT / "tests" / "killed_run.py"), "1", "--model", str(tiny_model_dir),
+        "--input", str(tmp_path / "documents.csv"), "--output", str(out / "submission.csv"),
+        "--probabilities", str(out / "probabilities.csv"), *flags,
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert json.loads(progress_path(out / "submission.csv").read_text(encoding="utf-8"))["rows_done"] == 4
+    assert predict(tiny_model_dir, tmp_path / "documents.csv", out, *flags, "--resume") == uninterrupted
+    assert "4 of them from the run resumed" in capsys.readouterr().out

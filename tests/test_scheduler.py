@@ -288,3 +288,21 @@ def test_a_failing_group_fails_only_its_request() -> None:
     assert scheduler.predict_pair("p2", "h")[0] == pytest.approx(2.0)
     assert scheduler.logits(["g3"], ["a"]).tolist() == [[3.0, 1.0, 2.0]]
     scheduler.close()
+
+
+def test_a_document_s_few_windows_are_one_interactive_pass_and_many_go_in_chunks() -> None:
+    from contradiction.serving.scheduler import INTERACTIVE_PAIRS
+
+    predictor = FakePredictor()
+    predictor.label_index = [2, 1, 0]  # the model's columns in reverse of ours
+    scheduler = Scheduler(predictor, chunk_size=4)
+    few = scheduler.probabilities(*job_rows("w", 3))
+    assert predictor.passes == [["group", "w000", "w001", "w002"]]
+    logits = np.array([[float(i), 1.0, 2.0] for i in range(3)])
+    expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(few, expected[:, [2, 1, 0]], rtol=1e-6)
+    predictor.passes.clear()
+    many = scheduler.probabilities(*job_rows("w", INTERACTIVE_PAIRS + 1))
+    assert len(predictor.passes) == -(-(INTERACTIVE_PAIRS + 1) // 4)  # a bulk call, in chunks of 4
+    assert many[:, 0].tolist() == [float(i) for i in range(INTERACTIVE_PAIRS + 1)]
+    scheduler.close()

@@ -195,6 +195,24 @@ class Predictor:
                 totals[i] = n
         return list(zip(kept, totals, strict=True))
 
+    def text_offsets(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        """Each text's tokens alone (no special tokens, nothing cut) as character offsets (start, end): what
+        document mode packs windows of sentences by (`inference.documents`)."""
+        if not texts:
+            return []
+        with self._lock:
+            if hasattr(self.tokenizer, "backend"):  # PairTokenizer
+                saved = self.tokenizer.backend.truncation
+                self.tokenizer.backend.no_truncation()
+                try:
+                    encodings = self.tokenizer.backend.encode_batch(list(texts), add_special_tokens=False)
+                finally:
+                    if saved is not None:
+                        self.tokenizer.backend.enable_truncation(**saved)
+                return [list(e.offsets) for e in encodings]
+            encoded = self.tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True)
+            return [[tuple(span) for span in spans] for spans in encoded["offset_mapping"]]
+
     def token_lengths(self, premises: Sequence[str], hypotheses: Sequence[str]) -> list[int]:
         """Tokens of each pair after truncation, as `predict_proba` sees them; the app's scheduler sorts bulk
         work by it, so that its small chunks pad little (asking a few hundred pairs at a time, between passes)."""

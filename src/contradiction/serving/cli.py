@@ -122,6 +122,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "max_chars": "characters per premise or hypothesis, in the boxes and the API",
         "max_pairs": "pairs per /predict_batch call",
         "max_labels": "candidate labels per /classify call",
+        "max_document_chars": "characters per document of /check_document",
         "max_rows": "rows per uploaded CSV file",
         "max_upload_mb": "size of an uploaded file in MB",
     }
@@ -169,7 +170,9 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_mcp and importlib.util.find_spec("mcp") is None:
         raise UserError("MCP needs the mcp package: pip install 'gradio[mcp]' (pyproject.toml pins it), or --no_mcp.")
     api_token = (args.api_token or "").strip() or None
-    limits = Limits(args.max_chars, args.max_pairs, args.max_rows, args.max_upload_mb, args.max_labels)
+    limits = Limits(
+        args.max_chars, args.max_pairs, args.max_rows, args.max_upload_mb, args.max_labels, args.max_document_chars
+    )
     options = options_from_flags(args, num_threads=cpu_threads(args.num_threads))
     model = resolve_model(args.model)
     folder = ModelFolder(model)  # what train.py wrote beside the model: read once for monitoring, page and length

@@ -26,6 +26,7 @@ import pandas as pd
 
 from contradiction.data.competition import DataError, load_csv
 from contradiction.errors import UserError
+from contradiction.inference.documents import DocumentChecker, DocumentResult
 from contradiction.inference.model_folder import ModelRecord
 from contradiction.inference.tables import PROB_COLUMNS, TABLE_COLUMNS, chunk_table, submission, write_csvs
 from contradiction.inference.zero_shot import DEFAULT_TEMPLATE, ZeroShotClassifier, ZeroShotTask, split_labels
@@ -146,6 +147,26 @@ def _labels_status(labels: object, max_labels: int) -> int:
     if not all(isinstance(name, str) for name in names):
         return 400
     return 413 if len(names) > max_labels else 422
+
+
+def highlighted(document: str, result: DocumentResult) -> list[tuple[str, str | None]]:
+    """`gr.HighlightedText`'s value: the document in pieces, each evidence sentence marked with its claim's label
+    (the first claim's, where two claims point at one sentence), the rest unmarked."""
+    marks: dict[tuple[int, int], str] = {}
+    for claim in result.claims:
+        if claim.evidence is not None:
+            marks.setdefault((claim.evidence.start, claim.evidence.end), claim.label)
+    pieces, at = [], 0
+    for (start, end), label in sorted(marks.items()):
+        if start < at:  # pieces of a document never overlap; kept safe all the same
+            continue
+        if start > at:
+            pieces.append((document[at:start], None))
+        pieces.append((document[start:end], label))
+        at = end
+    if at < len(document):
+        pieces.append((document[at:], None))
+    return pieces
 
 
 def _prune(root: Path, max_age_s: float) -> None:
@@ -375,6 +396,68 @@ class Handlers:
         known, notes = language_notes(text_lang, labels_lang, self.record, 1.0, 0.0, names, warn_mixed=False)
         lines = language_markdown(text_lang, labels_lang, known, notes, None, names)
         return lines + "\n\nThe scores rank the labels for this text; they are not calibrated probabilities."
+
+    # --- documents: claims checked against a long text, window by window
+    def document_check(self, endpoint: str, document: str, claims: str) -> DocumentResult:
+        """Check, run the document's windows through the scheduler (one interactive pass when few, else in chunks
+        between single pairs), count under `endpoint`. Raises `Refused` or `gr.Error`."""
+        start = time.perf_counter()
+        for name, text, limit in (("document", document, self.limits.max_document_chars),
+                                  ("claims text", claims, self.limits.max_chars)):  # fmt: skip
+            if problem := text_problem(text, limit):
+                raise self.refuse(endpoint, f"The {name} {problem.what}; {problem.fix}.", problem.status)
+        checker = DocumentChecker(self.scheduler.predictor, self.scheduler.probabilities)
+        try:
+            plan_error = None
+            result = checker.check(document, claims, self.detector.detect(document))
+        except UserError as err:
+            plan_error = err
+        except Exception:
+            logger.exception("checking a document of %d characters failed", len(document))
+            self.monitor.error(endpoint, "model")
+            raise gr.Error(MODEL_FAILED, print_exception=False) from None
+        if plan_error is not None:
+            raise self.refuse(endpoint, str(plan_error), 422)
+        self.monitor.request(endpoint, time.perf_counter() - start)
+        return result
+
+    def check_document(self, document: str, claims: str) -> dict:
+        """Check claims against a whole document (an article, a report, a generated answer's source): is each
+        claim supported by the document (entailment), ruled out by it (contradiction), or neither (neutral)? The
+        document is split into sentences and read in overlapping windows that fit the model, so nothing is cut;
+        claims of several sentences are checked one sentence at a time. Use it to verify a summary or an answer
+        against its source. The probabilities are not calibrated: read them as how sure the deciding window is.
+
+        Args:
+            document: the source text, taken as true (any of the model's languages; up to the app's document limit)
+            claims: one or more sentences to check against the document
+
+        Returns:
+            label: contradiction when any claim is contradicted, entailment when every claim is entailed, else neutral
+            claims: per claim, in order: claim (its text), start and end (offsets in claims), label, probabilities
+                {entailment, neutral, contradiction} of the deciding window, evidence {text, start, end} (the
+                sentence of the document that decides, its character offsets in the document; null when neutral),
+                window {start, end} (the part of the document the deciding pass read)
+            sentences, windows, pairs: how the document was split and read
+        """
+        return self.document_check("check_document", document, claims).to_dict()
+
+    def check_document_page(self, document: str, claims: str) -> tuple[dict[str, float], list, list[list], str]:
+        """The Document tab's button: the overall label, the document with its evidence highlighted, one row per
+        claim, and a line on how it was read."""
+        result = self.document_check("check_document", document, claims)
+        return (
+            {result.label: 1.0},
+            highlighted(document, result),
+            [[c.text, c.label, *(round(c.probabilities[name], 3) for name in LABELS),
+              c.evidence.text if c.evidence else ""] for c in result.claims],  # fmt: skip
+            f"Read as {result.sentences} sentence(s) in {result.windows} window(s); {result.pairs} model pass row(s). "
+            "Each claim's probabilities are those of the window that decides it.",
+        )
+
+    def check_document_input(self, document: str, claims: str) -> None:
+        """Stop the check with a friendly warning when a box is empty."""
+        _stop_if_empty({"document": document, "claim": claims})
 
     def predict_batch(self, premises: list[str], hypotheses: list[str]) -> list[dict[str, float]]:
         """Natural language inference on several pairs at once: for each premise and the hypothesis at the same

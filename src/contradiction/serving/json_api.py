@@ -10,8 +10,7 @@ and the same monitoring, under the route's own endpoint name (`ENDPOINTS`). Bad 
 `{"error": "<one sentence>"}`: 400 a body that is not JSON or a field missing or of the wrong type, 413 over a limit,
 422 an empty text; a failure inside the model gets 503. `/api/v1/openapi.json` describes the routes.
 
-Another route (documents, when the app has them) is one function like `nli`, one entry in `ROUTES` and `ENDPOINTS`,
-and its request schema in `openapi`.
+Another route is one function like `nli`, one entry in `ROUTES` and `ENDPOINTS`, and its schemas in `openapi`.
 """
 
 from __future__ import annotations
@@ -39,6 +38,7 @@ ENDPOINTS = {  # the monitoring names (latency panel, /metrics), apart from the 
     "nli": "api_v1_nli",  # one pair, with the single pairs
     "nli_pairs": "api_v1_nli_pairs",  # a list of pairs, a bulk call (as /predict_batch)
     "classify": "api_v1_classify",
+    "check_document": "api_v1_check_document",
 }
 
 JSON_TYPES = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
@@ -108,10 +108,22 @@ def classify(on: Handlers, body: dict) -> dict:
     return on.classification(endpoint, body["text"], labels, template, multi_label)
 
 
+def check_document(on: Handlers, body: dict) -> dict:
+    """`{"document", "claims"}` -> the overall label and each claim's label, probabilities and evidence, as
+    `/check_document`."""
+    endpoint = ENDPOINTS["check_document"]
+    example = '{"document": "...", "claims": "One or more sentences."}'
+    _fields(on, endpoint, body, ("document", "claims"), example)
+    missing = [name for name in ("document", "claims") if name not in body]
+    if missing:
+        raise on.refuse(endpoint, f"The body has no {' and no '.join(map(json.dumps, missing))}; send {example}.")
+    return on.document_check(endpoint, body["document"], body["claims"]).to_dict()
+
+
 ROUTES: dict[str, tuple[str, Callable[[Handlers, dict], Any]]] = {
     f"{PREFIX}/nli": ("nli", nli),
     f"{PREFIX}/classify": ("classify", classify),
-    # f"{PREFIX}/documents": ("documents", documents),  # when the app has documents: their route goes here
+    f"{PREFIX}/check_document": ("check_document", check_document),
 }
 """Path -> (its key in `ENDPOINTS`, whose name counts a body that is not JSON; the function that answers the body)."""
 
@@ -197,8 +209,8 @@ def openapi(on: Handlers, token: bool) -> dict:
     error = {"type": "object", "properties": {"error": {"type": "string", "description": "one sentence"}}}
     errors = {
         "400": "a body that is not JSON, or a field missing or of the wrong type",
-        "413": "over a limit (the body, characters per text, pairs or labels per call)",
-        "422": "an empty text or label, a repeated label, a template without one {}",
+        "413": "over a limit (the body, characters per text or document, pairs or labels per call)",
+        "422": "an empty text or label, a repeated label, a template without one {}, a claim too long for a window",
         "503": "the model failed on this request",
         **({"401": "no or a wrong access token (Authorization: Bearer <token>)"} if token else {}),
     }
@@ -241,6 +253,30 @@ def openapi(on: Handlers, token: bool) -> dict:
                        "scores": {"type": "array", "items": {"type": "number"}}},
         "description": "the labels sorted by score, highest first; the scores rank them, not calibrated",
     }  # fmt: skip
+    span = {"type": "object", "properties": {"text": {"type": "string"}, "start": {"type": "integer"},
+                                             "end": {"type": "integer"}}}  # fmt: skip
+    claims_request = {
+        "type": "object",
+        "properties": {"document": {"type": "string", "minLength": 1, "maxLength": limits.max_document_chars},
+                       "claims": {**text, "description": "one or more sentences, each checked on its own"}},
+        "required": ["document", "claims"],
+    }  # fmt: skip
+    checked = {
+        "type": "object",
+        "properties": {
+            "label": {"enum": list(LABELS), "description": "contradiction if any claim is contradicted, "
+                      "entailment if all are entailed, else neutral"},
+            "claims": {"type": "array", "items": {"type": "object", "properties": {
+                "claim": {"type": "string"}, "start": {"type": "integer"}, "end": {"type": "integer"},
+                "label": {"enum": list(LABELS)},
+                "probabilities": {**probabilities, "description": "those of the window that decides the claim"},
+                "evidence": {"oneOf": [span, {"type": "null"}], "description": "the deciding sentence and its "
+                             "character offsets in the document; null for a neutral claim"},
+                "window": {"type": "object", "properties": {"start": {"type": "integer"},
+                                                            "end": {"type": "integer"}}}}}},
+            "sentences": {"type": "integer"}, "windows": {"type": "integer"}, "pairs": {"type": "integer"},
+        },
+    }  # fmt: skip
     document = {
         "openapi": "3.1.0",
         "info": {"title": "contradiction: multilingual NLI", "version": "1"},
@@ -255,6 +291,12 @@ def openapi(on: Handlers, token: bool) -> dict:
                 "Zero-shot classification: which of your labels fits the text (one NLI pair per label).",
                 classification,
                 ranked,
+            ),
+            f"{PREFIX}/check_document": post(
+                "Check claims against a whole document: each claim's label, probabilities and the sentence that "
+                "decides it (the document is read in overlapping windows, nothing cut).",
+                claims_request,
+                checked,
             ),
         },
     }

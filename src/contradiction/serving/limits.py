@@ -20,9 +20,10 @@ class Limits:
     max_rows: int = 20_000  # rows per uploaded CSV file
     max_upload_mb: float = 20.0  # size of an uploaded file, in MB (2^20 bytes)
     max_labels: int = 32  # candidate labels per /classify call: each one more pair in the text's forward pass
+    max_document_chars: int = 50_000  # characters per document of /check_document (its claims: max_chars)
 
     def __post_init__(self) -> None:
-        for name in ("max_chars", "max_pairs", "max_rows", "max_upload_mb", "max_labels"):
+        for name in ("max_chars", "max_pairs", "max_rows", "max_upload_mb", "max_labels", "max_document_chars"):
             if not getattr(self, name) > 0:
                 raise UserError(f"--{name} {getattr(self, name)} must be a positive number.")
 
@@ -33,8 +34,9 @@ class Limits:
     @property
     def max_body_bytes(self) -> int:
         """The largest JSON body the /api/v1 routes read: a full list of pairs at `max_chars` per text, 6 bytes a
-        character (a \\uXXXX escape, as json.dumps writes every non-ASCII character), and 1 MB for the rest."""
-        return self.max_pairs * 2 * self.max_chars * 6 + 2**20
+        character (a \\uXXXX escape, as json.dumps writes every non-ASCII character), and 1 MB for the rest; or a
+        whole document and its claims, when that is more."""
+        return max(self.max_pairs * 2 * self.max_chars, self.max_document_chars + self.max_chars) * 6 + 2**20
 
 
 LIMIT_ENV = {
@@ -43,6 +45,7 @@ LIMIT_ENV = {
     "max_rows": "CONTRADICTION_MAX_ROWS",
     "max_upload_mb": "CONTRADICTION_MAX_UPLOAD_MB",
     "max_labels": "CONTRADICTION_MAX_LABELS",
+    "max_document_chars": "CONTRADICTION_MAX_DOCUMENT_CHARS",
 }
 
 

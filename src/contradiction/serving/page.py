@@ -1,4 +1,4 @@
-"""The page: one pair, a classification, a CSV file and monitoring in four tabs, read top to bottom like the page.
+"""The page: one pair, a classification, a document, a CSV file and monitoring in five tabs, read top to bottom.
 
     demo = build_demo(predictor)        # then cli.launch(demo, ...), or demo.launch() in a notebook; demo.close()
 
@@ -7,7 +7,8 @@ with the page (`lifecycle.py`); the command line (`python app.py`) in `cli.py`. 
 `/predict` (premise, hypothesis -> label with three confidences), `/predict_batch` (lists -> one {label: prob}
 each), `/analyze` (one pair -> a JSON object with the languages seen and the model's record in them) and
 `/predict_file` (a competition test CSV -> preview, predictions, submission; cancellable) and `/classify` (text,
-labels, template, multi_label -> {"sequence", "labels", "scores"}, as transformers' zero-shot pipeline answers).
+labels, template, multi_label -> {"sequence", "labels", "scores"}, as transformers' zero-shot pipeline answers) and
+`/check_document` (document, claims -> the overall label and, per claim, its label, probabilities and evidence).
 """
 
 from pathlib import Path
@@ -25,7 +26,7 @@ from contradiction.serving.monitoring.monitor import Monitor
 from contradiction.serving.monitoring.tab import build_monitoring_tab
 from contradiction.serving.scheduler import CHUNK_SIZE
 
-PUBLIC_ENDPOINTS = ("predict", "analyze", "predict_batch", "predict_file", "classify")
+PUBLIC_ENDPOINTS = ("predict", "analyze", "predict_batch", "predict_file", "classify", "check_document")
 """The events scripts call by name (gradio_client, MCP); each is counted under its name in /metrics."""
 
 GRADIO_SUMMARY_ENV = "GRADIO_ANALYTICS_CACHE_FREQUENCY"
@@ -93,6 +94,23 @@ CLASSIFY_EXAMPLES: list[tuple[str, str, str, bool]] = [
     ("فاز المنتخب الوطني بالمباراة بهدفين مقابل هدف واحد.", "الرياضة, السياسة, الصحة, السفر", "هذا النص عن {}.", False),
     ("The minister promised new money for hospitals and for sports clubs.", "politics, health, sports, travel",
      DEFAULT_TEMPLATE, True),
+]  # fmt: skip
+
+
+# Written for this app: (document, claims); the evidence of each claim is one sentence of the document
+DOCUMENT_EXAMPLES: list[tuple[str, str]] = [
+    ("The town library was built in 1932 with money raised by its readers. It moved to the old railway station in "
+     "1990, after a fire damaged the first building. Today it lends books, music and tools. The reading room is "
+     "open every day except Monday, from nine in the morning to seven in the evening. Children under twelve "
+     "borrow for free.",
+     "The library is closed on Mondays. The library has never moved."),
+    ("Die Bergbahn fährt von Mai bis Oktober. Im Winter ruht der Betrieb, weil der Wind auf dem Gipfel zu stark "
+     "ist. Eine Fahrt dauert zwölf Minuten. Hunde dürfen mitfahren, wenn sie an der Leine geführt werden.",
+     "Man kann im Januar mit der Bergbahn fahren."),
+    ("La ciudad celebra su feria en septiembre. Durante una semana, las calles del centro se cierran al tráfico. "
+     "Hay conciertos gratuitos cada noche en la plaza mayor. El último día termina con fuegos artificiales sobre "
+     "el río.",
+     "La feria termina con fuegos artificiales."),
 ]  # fmt: skip
 
 
@@ -227,6 +245,53 @@ def _page(
                 api_name="load_classify_example",
                 api_visibility="private",
             )
+        with gr.Tab("Document"):
+            gr.Markdown(
+                "Check claims against a whole document: it is split into sentences and read in overlapping windows "
+                "that fit the model, so nothing is cut. Each sentence of the claims is checked on its own; the "
+                "sentence of the document that decides it is highlighted (green entailment, red contradiction). "
+                f"Up to {limits.max_document_chars:,} characters of document."
+            )
+            with gr.Row():
+                with gr.Column():
+                    document = gr.Textbox(
+                        label="Document",
+                        placeholder="Paste an article, a report or the source of an answer.",
+                        lines=8,
+                        max_length=limits.max_document_chars,
+                    )
+                    claims = gr.Textbox(
+                        label="Claims (one or more sentences)",
+                        placeholder="e.g. The library is closed on Mondays.",
+                        lines=2,
+                        max_length=limits.max_chars,
+                    )
+                    check = gr.Button("Check the claims", variant="primary")
+                with gr.Column():
+                    overall = gr.Label(label="The document says", elem_id="document-label")
+                    evidence = gr.HighlightedText(
+                        label="Evidence in the document",
+                        color_map={"entailment": "green", "contradiction": "red"},
+                        combine_adjacent=False,
+                        show_legend=True,
+                        elem_id="document-evidence",
+                    )
+            per_claim = gr.Dataframe(
+                headers=["claim", "label", *LABELS, "evidence"],
+                label="Each claim",
+                interactive=False,
+                wrap=True,
+            )
+            reading = gr.Markdown(elem_id="document-reading")
+            gr.Examples(
+                [list(example) for example in DOCUMENT_EXAMPLES],
+                inputs=[document, claims],
+                label="Examples",
+                examples_per_page=len(DOCUMENT_EXAMPLES),
+                cache_examples=False,
+                api_name="load_document_example",
+                api_visibility="private",
+            )
         with gr.Tab("CSV file"):
             gr.Markdown(
                 "Upload a test CSV in the competition format (`id,premise,hypothesis,lang_abv,language`), "
@@ -292,6 +357,18 @@ def _page(
             api_name="describe_classification",
             api_visibility="private",
         )
+        check.click(
+            on.check_document_input, [document, claims], None, api_name="check_document_input",
+            api_visibility="private",
+        ).success(
+            on.check_document_page,
+            [document, claims],
+            [overall, evidence, per_claim, reading],
+            api_name="check_document_page",
+            api_visibility="private",  # scripts call /check_document, which answers JSON
+            concurrency_limit=max_batch_size,
+        )
+        gr.api(on.check_document, api_name="check_document", concurrency_limit=max_batch_size)
         gr.api(on.classify, api_name="classify", concurrency_limit=max_batch_size)
         gr.api(on.predict_batch, api_name="predict_batch", concurrency_limit=4)
         gr.api(on.analyze, api_name="analyze", concurrency_limit=2 * max_batch_size)

@@ -9,6 +9,7 @@ the same way, in the worker, a chunk of `MEASURE_CHUNK` pairs at a time, before 
     scheduler = Scheduler(predictor)
     scheduler.predict_pair("A man sleeps.", "Nobody sleeps.")          # blocks; shares a pass with others
     scheduler.logits(["A text."] * 3, ["About a.", "About b.", "About c."])  # a classification: one pass, interactive
+    scheduler.probabilities(windows, claims)  # a document: one pass up to INTERACTIVE_PAIRS pairs, else in chunks
     job = scheduler.submit(premises, hypotheses, Priority.FILE, owner=session)
     job.result()                                                        # or scheduler.cancel(job)
 """
@@ -37,6 +38,9 @@ CHUNK_SIZE = 16  # pairs per forward pass of bulk work: the longest an interacti
 # (benchmarks/measure_under_load.py), so a single pair waits no longer behind a file being measured than behind one
 # being predicted
 MEASURE_CHUNK = 256
+# pairs of one interactive request (a document's windows) that still go as one pass of their own; more go as a
+# bulk call, in chunks between single pairs
+INTERACTIVE_PAIRS = 32
 
 
 class Priority(IntEnum):
@@ -177,6 +181,18 @@ class Scheduler:
         if not premises:
             return np.zeros((0, 0), dtype=np.float32)
         return self._queue(_Group(list(premises), list(hypotheses))).result()
+
+    def probabilities(self, premises: Sequence[str], hypotheses: Sequence[str], owner: str | None = None) -> np.ndarray:
+        """Probabilities (pairs, 3) in `LABELS` order of the pairs of one request, such as a document's windows:
+        up to `INTERACTIVE_PAIRS` pairs as one interactive pass (as `logits`); a longer request as a bulk call
+        (`Priority.BATCH`), in chunks between single pairs, so that a long document never holds them up. Blocks."""
+        if len(premises) > INTERACTIVE_PAIRS:
+            return self.submit(premises, hypotheses, Priority.BATCH, owner=owner).result()
+        logits = self.logits(premises, hypotheses).astype(np.float64)
+        if not len(logits):
+            return np.zeros((0, len(LABELS)), dtype=np.float32)
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return (e / e.sum(axis=1, keepdims=True))[:, list(self.predictor.label_index)].astype(np.float32)
 
     def _queue(self, item: _Pair | _Group) -> Future:
         with self._wake:

@@ -1,0 +1,373 @@
+"""Check claims against a whole document: the document split into sentences, packed into windows that fit the
+model beside each claim, every window checked, the results combined into one answer per claim.
+
+    checker = DocumentChecker(Predictor.from_pretrained("outputs/model"))
+    result = checker.check(article, "The museum was founded in 1901. It is closed on Mondays.")
+    result.label                          # "contradiction": one claim is ruled out by the document
+    result.claims[1].evidence             # Span(start=812, end=870, text="The museum opens every day ...")
+
+Why: the model reads `max_length` tokens of a pair (128 in the recipes) and was trained on single-sentence
+premises; a longer premise is cut, and what decides may never be read (docs/results.md: documents of seven
+sentences at chance when served whole). Here nothing is cut:
+
+- **Sentences**: `split_sentences` (sentencex, and pythainlp's CRF model for Thai, which marks no sentence ends:
+  chosen by benchmarks/segmenters.py, docs/results.md). A sentence longer than a window is cut between tokens.
+- **Windows**: consecutive sentences, at most `WINDOW_SENTENCES` and the tokens left beside the longest claim,
+  each window starting with the last sentence of the one before (`overlap`), so every sentence is read with each
+  neighbour. A document that fits beside its claims whole is one window, unless `split="always"`.
+- **Claims**: the hypothesis split into sentences as well; each is checked against the document on its own.
+- **Rule** (`decide`): the window least likely neutral, the most decisive, decides a claim: its most probable
+  label is the claim's, and its probabilities are those shown. The evidence is the sentence of that window that,
+  read alone with the claim, is most sure of the label (none for neutral). The document's label: contradiction
+  when any claim is contradicted, entailment when every claim is entailed, else neutral. Measured against a
+  threshold rule and other window sizes in benchmarks/documents.py (docs/results.md).
+
+The probabilities come from any function of pairs (`Predictor.predict_proba`, the app's scheduler, the predict
+CLI's processes); the tokenizer's counts from the predictor. `check_many` runs many documents' windows in one call.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from contradiction.errors import UserError
+from contradiction.labels import LABELS
+from contradiction.texts import is_blank
+
+SEGMENTER = "sentencex"
+WINDOW_SENTENCES = 2  # sentences a window holds at most (docs/results.md: 1, 2, 3 and as many as fit, measured)
+OVERLAP = 1  # sentences a window shares with the one before
+MIN_ROOM = 8  # tokens a window needs at least beside a claim: a claim longer than that leaves no room
+
+Probabilities = Callable[[Sequence[str], Sequence[str]], np.ndarray]
+"""Probabilities (pairs, 3) in `LABELS` order of pairs given as premises and hypotheses."""
+
+ENTAILMENT, NEUTRAL, CONTRADICTION = (LABELS.index(name) for name in ("entailment", "neutral", "contradiction"))
+
+_THAI = re.compile(r"[\u0e00-\u0e7f]")
+_THAI_SHARE = 0.5  # a sentence at least this Thai (of its letters) is split again by the Thai segmenter
+
+
+@dataclass(frozen=True)
+class Span:
+    """A piece of a text and where it is: `text == whole[start:end]`."""
+
+    start: int
+    end: int
+    text: str
+
+
+def split_sentences(text: str, language: str | None = None) -> list[Span]:
+    """The sentences of `text`, with their offsets, surrounding whitespace left out; blank text has none.
+
+    `language` (a code such as "de") picks sentencex's abbreviations and sentence ends; without one, English's
+    rules, which know the sentence ends of the other scripts too. Thai has no sentence-final mark: Thai runs are
+    split again by pythainlp's CRF segmenter.
+    """
+    if is_blank(text):
+        return []
+    import sentencex
+
+    spans = []
+    for boundary in sentencex.get_sentence_boundaries(language or "en", text):
+        if boundary["is_paragraph_break"]:
+            continue
+        spans += _thai_split(text, *_strip(text, boundary["start_index"], boundary["end_index"]))
+    return [span for span in spans if span is not None]
+
+
+def _strip(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def _thai_split(text: str, start: int, end: int) -> list[Span | None]:
+    if start >= end:
+        return [None]
+    piece = text[start:end]
+    letters = [c for c in piece if unicodedata.category(c).startswith("L")]
+    thai = len(_THAI.findall(piece))
+    if " " not in piece.strip() or not letters or thai < _THAI_SHARE * len(letters):
+        return [Span(start, end, piece)]
+    from pythainlp.tokenize import sent_tokenize
+
+    spans, at = [], start
+    for part in sent_tokenize(piece, engine="crfcut"):
+        s, e = _strip(text, at, at + len(part))
+        at += len(part)
+        if s < e:
+            spans.append(Span(s, e, text[s:e]))
+    return spans if at == end else [Span(start, end, piece)]  # the parts must cover the sentence exactly
+
+
+@dataclass
+class Claim:
+    """One claim's answer: its label, the deciding window's probabilities, and the evidence in the document."""
+
+    text: str
+    start: int  # where the claim is in the claims text
+    end: int
+    label: str
+    probabilities: dict[str, float]
+    evidence: Span | None  # the deciding sentence; None for a neutral claim
+    window: Span  # the deciding window
+
+    def to_dict(self) -> dict[str, Any]:
+        """The API's shape: {claim, start, end, label, probabilities, evidence {text, start, end} or None,
+        window {start, end}}."""
+        return {
+            "claim": self.text,
+            "start": self.start,
+            "end": self.end,
+            "label": self.label,
+            "probabilities": self.probabilities,
+            "evidence": asdict(self.evidence) if self.evidence is not None else None,
+            "window": {"start": self.window.start, "end": self.window.end},
+        }
+
+
+@dataclass
+class DocumentResult:
+    """The document's label, each claim's answer, and how the document was read."""
+
+    label: str
+    claims: list[Claim]
+    sentences: int  # pieces the document was split into (1 when it was read whole)
+    windows: int
+    pairs: int  # forward-pass rows it took, evidence included
+
+    @property
+    def probabilities(self) -> dict[str, float]:
+        """The probabilities of the claim that decided the document's label (the first such claim)."""
+        claim = next((c for c in self.claims if c.label == self.label), self.claims[0])
+        return claim.probabilities
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "claims": [claim.to_dict() for claim in self.claims],
+            "sentences": self.sentences,
+            "windows": self.windows,
+            "pairs": self.pairs,
+        }
+
+
+@dataclass
+class _Plan:
+    document: str
+    claims: list[Span]
+    pieces: list[Span]
+    windows: list[tuple[int, int]]  # piece ranges [i, j)
+    window_spans: list[Span] = field(default_factory=list)
+    language: str | None = None
+
+    def sentences_of(self, window: int) -> list[Span]:
+        """The sentences of a window, where the evidence is looked for: its pieces, or, for a document read
+        whole, its sentences."""
+        first, last = self.windows[window]
+        if last - first > 1:
+            return self.pieces[first:last]
+        piece = self.pieces[first]
+        inside = split_sentences(piece.text, self.language)
+        return [Span(piece.start + s.start, piece.start + s.end, s.text) for s in inside] or [piece]
+
+
+def decide(probs: np.ndarray) -> tuple[int, int]:
+    """The label (index in `LABELS`) and deciding window of one claim from its windows' probabilities
+    (windows, 3): the window least likely neutral, and its most probable label."""
+    window = int(probs[:, NEUTRAL].argmin())
+    return int(probs[window].argmax()), window
+
+
+def combine(labels: Sequence[str]) -> str:
+    """A document's label from its claims': contradiction if any, entailment if all, else neutral."""
+    if "contradiction" in labels:
+        return "contradiction"
+    return "entailment" if labels and all(label == "entailment" for label in labels) else "neutral"
+
+
+def pack(
+    lengths: Sequence[int], budget: int, overlap: int = OVERLAP, max_pieces: int | None = None
+) -> list[tuple[int, int]]:
+    """Windows of consecutive pieces whose tokens add up to at most `budget` (a piece over it alone is a window of
+    its own), at most `max_pieces` each, each after the first starting `overlap` pieces before the end of the one
+    before it."""
+    windows, i, n = [], 0, len(lengths)
+    most = max_pieces or n
+    while i < n:
+        j, total = i, 0
+        while j < n and (j == i or (total + lengths[j] <= budget and j - i < most)):
+            total += lengths[j]
+            j += 1
+        windows.append((i, j))
+        if j >= n:
+            break
+        i = j - overlap if j - overlap > i else j
+    return windows
+
+
+class DocumentChecker:
+    """Documents and their claims in, one `DocumentResult` each out (see the module's docstring for the rule).
+
+    Args:
+        predictor: counts tokens (`text_offsets`, `token_lengths`, `max_length`); also the probabilities unless
+            `probabilities` is given.
+        probabilities: the pairs' probabilities in `LABELS` order, e.g. through the app's scheduler.
+        split: "auto" reads a document that fits beside its claims whole; "always" splits every document.
+        overlap: sentences a window shares with the one before it.
+        max_sentences: sentences a window holds at most; None: as many as fit.
+    """
+
+    def __init__(
+        self,
+        predictor: Any,
+        probabilities: Probabilities | None = None,
+        split: str = "auto",
+        overlap: int = OVERLAP,
+        max_sentences: int | None = WINDOW_SENTENCES,
+    ) -> None:
+        if split not in ("auto", "always"):
+            raise ValueError(f"split={split!r}: use 'auto' or 'always'")
+        self.predictor = predictor
+        self.probabilities = probabilities or predictor.predict_proba
+        self.split = split
+        self.overlap = overlap
+        self.max_sentences = max_sentences
+        self.max_length = int(predictor.max_length)
+        first, second = predictor.text_offsets(["a", "b"])
+        self.overhead = predictor.token_lengths(["a"], ["b"])[0] - len(first) - len(second)  # <s> </s></s> </s>
+
+    def check(self, document: str, claims: str, language: str | None = None) -> DocumentResult:
+        """One document and its claims (one or several sentences).
+
+        Raises:
+            UserError: a blank document or claims, or a claim that leaves the document no room in a window.
+        """
+        return self.check_many([document], [claims], [language])[0]
+
+    def check_many(
+        self, documents: Sequence[str], claims: Sequence[str], languages: Sequence[str | None] | None = None
+    ) -> list[DocumentResult]:
+        """Many documents, each with its claims: the windows of all of them in one call of `probabilities`, then
+        one more for the evidence sentences."""
+        languages = languages or [None] * len(documents)
+        plans = [self.plan(d, c, lang) for d, c, lang in zip(documents, claims, languages, strict=True)]
+        premises, hypotheses = [], []
+        for plan in plans:
+            for claim in plan.claims:
+                premises += [w.text for w in plan.window_spans]
+                hypotheses += [claim.text] * len(plan.window_spans)
+        probs = np.asarray(self.probabilities(premises, hypotheses)) if premises else np.zeros((0, 3))
+        decided, at = [], 0  # per plan, per claim: (label, window, its probabilities)
+        evidence_premises, evidence_hypotheses, asks = [], [], []
+        for p, plan in enumerate(plans):
+            rows = []
+            for k, claim in enumerate(plan.claims):
+                block = probs[at : at + len(plan.window_spans)]
+                at += len(plan.window_spans)
+                label, window = decide(block)
+                rows.append((label, window, block[window]))
+                sentences = plan.sentences_of(window) if label != NEUTRAL else []
+                if len(sentences) > 1:  # which of the window's sentences decides
+                    for sentence in sentences:
+                        asks.append((p, k, sentence))
+                        evidence_premises.append(sentence.text)
+                        evidence_hypotheses.append(claim.text)
+            decided.append(rows)
+        evidence_probs = (
+            np.asarray(self.probabilities(evidence_premises, evidence_hypotheses)) if asks else np.zeros((0, 3))
+        )
+        best: dict[tuple[int, int], tuple[float, Span]] = {}
+        for (p, k, sentence), row in zip(asks, evidence_probs, strict=True):
+            score = float(row[decided[p][k][0]])
+            if (p, k) not in best or score > best[(p, k)][0]:
+                best[(p, k)] = (score, sentence)
+        results = []
+        for p, plan in enumerate(plans):
+            answers = []
+            for k, (claim, (label, window, row)) in enumerate(zip(plan.claims, decided[p], strict=True)):
+                evidence = None
+                if label != NEUTRAL:
+                    evidence = best[(p, k)][1] if (p, k) in best else plan.sentences_of(window)[0]
+                answers.append(
+                    Claim(
+                        claim.text,
+                        claim.start,
+                        claim.end,
+                        LABELS[label],
+                        {name: float(x) for name, x in zip(LABELS, row, strict=True)},
+                        evidence,
+                        plan.window_spans[window],
+                    )  # fmt: skip
+                )
+            windows = len(plan.window_spans)
+            pairs = windows * len(plan.claims) + sum(1 for a in asks if a[0] == p)
+            results.append(
+                DocumentResult(combine([a.label for a in answers]), answers, len(plan.pieces), windows, pairs)
+            )
+        return results
+
+    def plan(self, document: str, claims: str, language: str | None = None) -> _Plan:
+        """How a document and its claims will be read: claims, the document's pieces and windows."""
+        if is_blank(document):
+            raise UserError("The document is empty; paste the text to check the claims against.")
+        if is_blank(claims):
+            raise UserError("There is no claim to check; write one or more sentences about the document.")
+        claim_spans = split_sentences(claims, language)
+        claim_tokens = [len(o) for o in self.predictor.text_offsets([c.text for c in claim_spans])]
+        budget = self.max_length - self.overhead - max(claim_tokens)
+        longest = claim_spans[claim_tokens.index(max(claim_tokens))].text
+        if budget < MIN_ROOM:
+            i = claim_tokens.index(max(claim_tokens))
+            raise UserError(
+                f"Claim {i + 1} has {claim_tokens[i]} tokens and the model reads {self.max_length} per pair, which "
+                f"leaves the document no room; split it into shorter sentences."
+            )
+        start, end = _strip(document, 0, len(document))
+        whole = Span(start, end, document[start:end])
+        sentences = [whole]
+        if self.split == "always" or len(self.predictor.text_offsets([whole.text])[0]) > budget:
+            sentences = split_sentences(document, language)
+        # pack; a window whose text tokenizes longer than its pieces (a piece cut inside a word, or sentences
+        # without a space between them, may) is packed again with less room, so that no pair is cut
+        for _ in range(4):
+            pieces, lengths = self._pieces(document, sentences, budget)
+            windows = pack(lengths, budget, self.overlap, self.max_sentences)
+            spans = [Span(pieces[i].start, pieces[j - 1].end, document[pieces[i].start : pieces[j - 1].end])
+                     for i, j in windows]  # fmt: skip
+            counts = self.predictor.token_counts([w.text for w in spans], [longest] * len(spans))
+            over = max(total - self.max_length for _, total in counts)
+            if over <= 0:
+                break
+            budget -= over + 1
+        return _Plan(document, claim_spans, pieces, windows, spans, language)
+
+    def _pieces(self, document: str, sentences: list[Span], budget: int) -> tuple[list[Span], list[int]]:
+        """Sentences, each one over `budget` tokens cut into pieces that fit (before a word where one starts in
+        reach, else between tokens); their token counts."""
+        pieces, lengths = [], []
+        for sentence, offsets in zip(sentences, self.predictor.text_offsets([s.text for s in sentences]), strict=True):
+            i = 0
+            while i < len(offsets):
+                j = min(i + budget, len(offsets))
+                if j < len(offsets):  # back to the start of the last word that begins in reach
+                    k = j
+                    while k > i + 1 and not sentence.text[offsets[k][0] - 1].isspace():
+                        k -= 1
+                    j = k if k > i + 1 else j
+                end = sentence.start + (offsets[j][0] if j < len(offsets) else len(sentence.text))
+                s, e = _strip(document, sentence.start + offsets[i][0] if i else sentence.start, end)
+                if s < e:
+                    pieces.append(Span(s, e, document[s:e]))
+                    lengths.append(j - i)
+                i = j
+        return pieces, lengths

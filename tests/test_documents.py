@@ -1,0 +1,210 @@
+"""Document mode: sentences in several scripts, windows packed to the model's limit, the combination rule, evidence
+that points at the deciding sentence, and claims checked one by one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from contradiction.errors import UserError
+from contradiction.inference.documents import (
+    CONTRADICTION,
+    ENTAILMENT,
+    NEUTRAL,
+    DocumentChecker,
+    combine,
+    decide,
+    pack,
+    split_sentences,
+)
+from contradiction.inference.options import PredictorOptions
+from contradiction.inference.predictor import Predictor
+from contradiction.labels import LABELS
+
+# Written for these tests: (language, text, its sentences)
+SENTENCES = [
+    ("en", "Dr. Smith moved to Boston in 2019. He works for the city, e.g. on its parks! Does he like it? Very much.",
+     ["Dr. Smith moved to Boston in 2019.", "He works for the city, e.g. on its parks!", "Does he like it?",
+      "Very much."]),
+    ("de", "Die Bahn fährt um 8.30 Uhr ab. Sie kommt z. B. in Köln an. Dort steigen viele Leute um.",
+     ["Die Bahn fährt um 8.30 Uhr ab.", "Sie kommt z. B. in Köln an.", "Dort steigen viele Leute um."]),
+    ("zh", "图书馆每天早上九点开门。周一不开放！孩子们可以免费借书。",
+     ["图书馆每天早上九点开门。", "周一不开放！", "孩子们可以免费借书。"]),
+    ("ar", "افتتحت المكتبة عام 1932. هل هي مفتوحة يوم الاثنين؟ لا، إنها مغلقة.",
+     ["افتتحت المكتبة عام 1932.", "هل هي مفتوحة يوم الاثنين؟", "لا، إنها مغلقة."]),
+    ("hi", "पुस्तकालय सुबह नौ बजे खुलता है। सोमवार को यह बंद रहता है।",
+     ["पुस्तकालय सुबह नौ बजे खुलता है।", "सोमवार को यह बंद रहता है।"]),
+    ("ru", "Библиотека открывается в 9 ч. утра. В понедельник она закрыта.",
+     ["Библиотека открывается в 9 ч. утра.", "В понедельник она закрыта."]),
+    ("el", "Η βιβλιοθήκη ανοίγει στις εννέα. Είναι κλειστή τη Δευτέρα; Όχι.",
+     ["Η βιβλιοθήκη ανοίγει στις εννέα.", "Είναι κλειστή τη Δευτέρα;", "Όχι."]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("language", "text", "expected"), SENTENCES, ids=[case[0] for case in SENTENCES])
+def test_sentences_in_several_scripts_with_their_offsets(language: str, text: str, expected: list[str]) -> None:
+    spans = split_sentences("  " + text + "\n", language)
+    assert [s.text for s in spans] == expected
+    assert all(("  " + text + "\n")[s.start : s.end] == s.text for s in spans)
+
+
+def test_thai_which_marks_no_sentence_end_is_split_all_the_same() -> None:
+    text = "ห้องสมุดเปิดทุกวันตอนเก้าโมงเช้า วันจันทร์ห้องสมุดปิด เด็กยืมหนังสือได้ฟรี"
+    spans = split_sentences(text, "th")
+    assert len(spans) >= 2  # sentencex alone gives one: Thai has no full stop
+    assert all(text[s.start : s.end] == s.text for s in spans)
+    assert "".join(s.text for s in spans).replace(" ", "") == text.replace(" ", "")  # all of it, in order
+
+
+def test_blank_text_has_no_sentences() -> None:
+    assert split_sentences(" \n\u200b ") == []
+
+
+def test_pack_fills_each_window_and_overlaps_by_one() -> None:
+    assert pack([3, 3, 3, 3, 3], budget=7) == [(0, 2), (1, 3), (2, 4), (3, 5)]
+    assert pack([3, 3, 3, 3, 3], budget=7, overlap=0) == [(0, 2), (2, 4), (4, 5)]
+    assert pack([9, 2, 2], budget=7) == [(0, 1), (1, 3)]  # a piece over the budget is a window alone
+    assert pack([2, 2, 2, 2], budget=100, max_pieces=2) == [(0, 2), (1, 3), (2, 4)]
+    assert pack([1], budget=5) == [(0, 1)]
+
+
+def _probs(*rows: tuple[float, float, float]) -> np.ndarray:
+    return np.array(rows)  # entailment, neutral, contradiction: LABELS' order
+
+
+def test_the_rule() -> None:
+    assert LABELS == ("entailment", "neutral", "contradiction")
+    # one window entails, the others are neutral: entailment, decided by that window
+    assert decide(_probs((0.1, 0.8, 0.1), (0.7, 0.2, 0.1), (0.2, 0.7, 0.1))) == (ENTAILMENT, 1)
+    # the most decisive window decides: here a surer contradiction beats an entailment
+    assert decide(_probs((0.6, 0.3, 0.1), (0.05, 0.05, 0.9))) == (CONTRADICTION, 1)
+    # every window is most sure of neutral: neutral, from the least neutral of them
+    assert decide(_probs((0.1, 0.8, 0.1), (0.3, 0.45, 0.25))) == (NEUTRAL, 1)
+    # a window that leans towards a label without being sure decides with that label
+    assert decide(_probs((0.4, 0.3, 0.3), (0.1, 0.85, 0.05))) == (ENTAILMENT, 0)
+    assert combine(["entailment", "entailment"]) == "entailment"
+    assert combine(["entailment", "neutral"]) == "neutral"
+    assert combine(["neutral", "contradiction", "entailment"]) == "contradiction"
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_model_dir: Path) -> Predictor:
+    return Predictor.from_pretrained(tiny_model_dir, PredictorOptions(max_length=96, fast=False))
+
+
+def keyword_probabilities(premises, hypotheses) -> np.ndarray:
+    """A stand-in model that reads: for a claim that something ("museum", "shop") is open, a premise with that
+    word in capitals and CLOSED contradicts it, one with OPEN entails it; anything else is neutral. How sure it is
+    falls with the premise's other words, so that the sentence alone is surer than a window around it."""
+    rows = []
+    for premise, hypothesis in zip(premises, hypotheses, strict=True):
+        sure = 0.6 + 0.4 / len(premise.split())
+        about = [word for word in ("museum", "shop") if word in hypothesis and word.upper() in premise]
+        if "open" in hypothesis and about and "CLOSED" in premise:
+            rows.append((0.0, 1 - sure, sure))
+        elif "open" in hypothesis and about and "OPEN" in premise:
+            rows.append((sure, 1 - sure, 0.0))
+        else:
+            rows.append((0.1, 0.8, 0.1))
+    return np.array(rows, dtype=np.float32)
+
+
+FILLER = [
+    "The river runs past the old mill.", "Two bakers sell bread on the square.", "A bus leaves every hour.",
+    "The school has a small garden.", "Tourists visit the castle in summer.", "The bridge was painted blue.",
+    "An orchestra plays on Fridays.", "The market sells fish and cheese.", "Cyclists ride along the canal.",
+]  # fmt: skip
+
+
+def test_windows_fit_the_model_exactly_and_nothing_is_cut(predictor: Predictor) -> None:
+    checker = DocumentChecker(predictor, keyword_probabilities, max_sentences=None)  # as many as fit
+    document = " ".join(FILLER * 3)
+    claim = "The museum is open."
+    plan = checker.plan(document, claim)
+    assert len(plan.window_spans) > 3
+    counts = predictor.token_counts([w.text for w in plan.window_spans], [claim] * len(plan.window_spans))
+    assert all(total == read <= predictor.max_length for read, total in counts)  # no window is cut
+    # packed to the limit: each window but the last would be over it with its next sentence
+    for (i, j), (_, total) in zip(plan.windows[:-1], counts, strict=False):
+        longer = document[plan.pieces[i].start : plan.pieces[j].end]
+        assert predictor.token_counts([longer], [claim])[0][1] > predictor.max_length > total - 1
+    # consecutive windows share one sentence, and together they cover every sentence
+    assert all(b[0] == a[1] - 1 for a, b in zip(plan.windows, plan.windows[1:], strict=False))
+    assert plan.windows[0][0] == 0 and plan.windows[-1][1] == len(plan.pieces)
+
+
+def test_a_sentence_longer_than_a_window_is_cut_into_pieces_that_fit(predictor: Predictor) -> None:
+    long = " ".join(f"word{i}" for i in range(200)) + "."
+    checker = DocumentChecker(predictor, keyword_probabilities)
+    plan = checker.plan("Short one. " + long, "A claim.")
+    assert len(plan.pieces) > 3
+    assert plan.pieces[0].text == "Short one."
+    assert "".join(p.text for p in plan.pieces[1:]).replace(" ", "") == long.replace(" ", "")
+    counts = predictor.token_counts([w.text for w in plan.window_spans], ["A claim."] * len(plan.window_spans))
+    assert all(total <= predictor.max_length for _, total in counts)
+
+
+def test_the_evidence_points_at_the_deciding_sentence(predictor: Predictor) -> None:
+    decisive = "On Mondays the MUSEUM is CLOSED all day."
+    sentences = FILLER[:4] + [decisive] + FILLER[4:]
+    document = "  ".join(sentences)
+    checker = DocumentChecker(predictor, keyword_probabilities, max_sentences=3)
+    result = checker.check(document, "The museum is open on Mondays.")
+    assert result.label == "contradiction"
+    (claim,) = result.claims
+    assert claim.evidence is not None and claim.evidence.text == decisive
+    assert document[claim.evidence.start : claim.evidence.end] == decisive
+    assert claim.window.start <= claim.evidence.start < claim.evidence.end <= claim.window.end
+    window = document[claim.window.start : claim.window.end]  # the probabilities are those of the deciding window
+    assert claim.probabilities["contradiction"] == pytest.approx(keyword_probabilities([window], [claim.text])[0][2])
+    assert result.windows > 1 and result.pairs > result.windows  # the window's sentences were read alone too
+
+
+def test_several_claims_are_checked_one_by_one(predictor: Predictor) -> None:
+    document = "这座博物馆 MUSEUM 周一 CLOSED。 " + " ".join(FILLER[:5]) + " The SHOP is OPEN every day."
+    result = DocumentChecker(predictor, keyword_probabilities, split="always").check(
+        document, "The shop is open. The bridge is long. The museum is open on Monday."
+    )
+    assert [c.label for c in result.claims] == ["entailment", "neutral", "contradiction"]
+    assert [c.text for c in result.claims] == ["The shop is open.", "The bridge is long.",
+                                               "The museum is open on Monday."]  # fmt: skip
+    assert result.label == "contradiction"
+    shop, bridge, museum = result.claims
+    assert shop.evidence.text == "The SHOP is OPEN every day." and bridge.evidence is None
+    assert museum.evidence.text == "这座博物馆 MUSEUM 周一 CLOSED。"
+    assert document[museum.evidence.start : museum.evidence.end] == museum.evidence.text
+    data = result.to_dict()
+    assert data["claims"][2]["evidence"] == {"start": museum.evidence.start, "end": museum.evidence.end,
+                                             "text": museum.evidence.text}  # fmt: skip
+    assert data["claims"][1]["evidence"] is None
+
+
+def test_a_short_document_is_read_whole_unless_asked(predictor: Predictor) -> None:
+    document = "The SHOP is OPEN. The bus is late."
+    whole = DocumentChecker(predictor, keyword_probabilities).check(document, "The shop is open.")
+    assert whole.windows == 1 and whole.sentences == 1
+    assert whole.claims[0].evidence.text == "The SHOP is OPEN."  # the deciding sentence, found inside the window
+    split = DocumentChecker(predictor, keyword_probabilities, split="always").check(document, "The shop is open.")
+    assert split.sentences == 2
+
+
+def test_real_model_probabilities_by_default(predictor: Predictor) -> None:
+    result = DocumentChecker(predictor).check(" ".join(FILLER), "A bus leaves every hour.")
+    probs = [c.probabilities for c in result.claims][0]
+    assert sum(probs.values()) == pytest.approx(1.0, abs=1e-5)
+    assert result.label in LABELS
+
+
+@pytest.mark.parametrize(
+    ("document", "claims", "message"),
+    [
+        ("", "A claim.", "The document is empty"),
+        ("A document.", " \n", "There is no claim"),
+        ("A document.", " ".join(["word"] * 150) + ".", "Claim 1 has"),
+    ],
+)
+def test_refusals_name_the_problem(predictor: Predictor, document: str, claims: str, message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        DocumentChecker(predictor, keyword_probabilities).check(document, claims)
