@@ -151,7 +151,7 @@ def test_the_document_tab_highlights_the_evidence(tiny_model_dir: Path, tmp_path
     limits, monitor = Limits(), Monitor()
     demo = build_demo(Predictor.from_pretrained(tiny_model_dir), limits, monitor, output_dir=tmp_path / "outputs")
     demo.handlers.scheduler.probabilities = keyword_probabilities  # a stand-in that reads MUSEUM ... CLOSED
-    document = DOCUMENT_EXAMPLES[0][0].replace("except Monday", "except Monday (the MUSEUM is CLOSED then)")
+    document = DOCUMENT_EXAMPLES[1][0].replace("The reading room is", "The reading room of the MUSEUM is CLOSED and")
     try:
         with browser_page(launch_local(demo, limits, monitor)) as page:
             page.get_by_role("tab", name="Document").click()
@@ -165,7 +165,7 @@ def test_the_document_tab_highlights_the_evidence(tiny_model_dir: Path, tmp_path
             evidence = page.locator("#document-evidence")
             marked = evidence.locator(".token.highlighted")
             expect(marked).to_have_count(1, timeout=30_000)
-            expect(marked.first).to_contain_text("The reading room is open every day except Monday (the MUSEUM")
+            expect(marked.first).to_have_text("The reading room of the MUSEUM is CLOSED and closed on Mondays.")
             # in the colour the legend gives contradiction
             legend = evidence.locator(".legend-item", has_text="contradiction")
             colour = legend.evaluate("e => getComputedStyle(e).backgroundColor")

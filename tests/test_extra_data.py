@@ -322,7 +322,10 @@ def test_recipes_name_their_extra_data(tmp_path, monkeypatch):
     assert [s.license for s in data_args.extra_data] == [
         "cc-by-nc-4.0", "cc-by-nc-4.0", "cc-by-nc-2.0", "cc-by-sa-4.0", "apache-2.0"
     ]  # fmt: skip
-    assert {(s.versions_per_item, s.max_rows, s.weight) for s in data_args.extra_data} == {(2, 4000, 1.0)}
+    # XNLI whole (every version of every kept item), the other corpora capped
+    assert [(s.versions_per_item, s.max_rows, s.weight) for s in data_args.extra_data] == [
+        (None, None, 1.0), (None, None, 1.0), (2, 4000, 1.0), (2, 4000, 1.0), (2, 4000, 1.0)
+    ]  # fmt: skip
     _, data_args, _ = read_args([str(ROOT / "configs" / "xlmr-large-xnli.yaml"), "--bf16", "false"])
     assert [s.path for s in data_args.extra_data] == ["facebook/xnli:all_languages@train", "nyu-mll/multi_nli@train"]
     assert data_args.extra_data[1].license == "OANC / CC BY-SA 3.0 / CC BY 3.0 (by genre)"

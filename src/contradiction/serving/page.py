@@ -99,18 +99,17 @@ CLASSIFY_EXAMPLES: list[tuple[str, str, str, bool]] = [
 
 # Written for this app: (document, claims); the evidence of each claim is one sentence of the document
 DOCUMENT_EXAMPLES: list[tuple[str, str]] = [
-    ("The town library was built in 1932 with money raised by its readers. It moved to the old railway station in "
-     "1990, after a fire damaged the first building. Today it lends books, music and tools. The reading room is "
-     "open every day except Monday, from nine in the morning to seven in the evening. Children under twelve "
-     "borrow for free.",
-     "The library is closed on Mondays. The library has never moved."),
-    ("Die Bergbahn fährt von Mai bis Oktober. Im Winter ruht der Betrieb, weil der Wind auf dem Gipfel zu stark "
+    ("Die Bergbahn fährt von Mai bis Oktober. Im Winter fährt die Bahn nicht, weil der Wind auf dem Gipfel zu stark "
      "ist. Eine Fahrt dauert zwölf Minuten. Hunde dürfen mitfahren, wenn sie an der Leine geführt werden.",
-     "Man kann im Januar mit der Bergbahn fahren."),
+     "Im Winter fährt die Bergbahn jeden Tag. Eine Fahrt dauert zwölf Minuten."),
+    ("The town library was built in 1932 with money raised by its readers. In 1990 a fire damaged the building, and "
+     "the library moved to the old railway station. Today it lends books, music and tools. The reading room is "
+     "closed on Mondays. Children under twelve borrow for free.",
+     "The reading room is open on Mondays. The library moved after a fire."),
     ("La ciudad celebra su feria en septiembre. Durante una semana, las calles del centro se cierran al tráfico. "
      "Hay conciertos gratuitos cada noche en la plaza mayor. El último día termina con fuegos artificiales sobre "
      "el río.",
-     "La feria termina con fuegos artificiales."),
+     "Los conciertos de la feria son gratuitos."),
 ]  # fmt: skip
 
 
