@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from contradiction.data.competition import load_csv
+from contradiction.errors import UserError
 from contradiction.inference.outputs import partial_path, progress_path
 from contradiction.inference.predict_cli import main
 from contradiction.inference.predictor import Predictor
@@ -242,3 +243,13 @@ def test_a_killed_document_run_resumes_to_the_same_bytes(tiny_model_dir, tmp_pat
     assert json.loads(progress_path(out / "submission.csv").read_text(encoding="utf-8"))["rows_done"] == 4
     assert predict(tiny_model_dir, tmp_path / "documents.csv", out, *flags, "--resume") == uninterrupted
     assert "4 of them from the run resumed" in capsys.readouterr().out
+
+
+def test_a_claim_too_long_for_any_window_names_its_row(tiny_model_dir, tmp_path):
+    frame = _documents_file(tmp_path / "documents.csv")
+    frame.loc[5, "hypothesis"] = " ".join(["word"] * 80) + "."
+    frame.to_csv(tmp_path / "documents.csv", index=False)
+    with pytest.raises(UserError, match="Row with id 'd5': Claim 1 has .* tokens and the model reads 64 per pair"):
+        main(["--model", str(tiny_model_dir), "--input", str(tmp_path / "documents.csv"), "--documents",
+              "--max_length", "64", "--output", str(tmp_path / "out" / "submission.csv")])  # fmt: skip
+    assert not (tmp_path / "out" / "submission.csv").exists()
