@@ -36,6 +36,7 @@ def mcnemar(only_a: int, only_b: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="+", help="NAME=FOLDER, the first one the reference")
+    parser.add_argument("--save", default="paired_validation", help="the results file's name (benchmarks/results/)")
     args = parser.parse_args()
     named = [spec.split("=", 1) for spec in args.models]
 
@@ -66,7 +67,7 @@ def main() -> None:
         columns += [name, f"{name} p"]
     print(f"{len(gold)} validation pairs; p: McNemar's exact test against {reference}")
     print_table(rows, columns)
-    save("paired_validation", {"models": dict(named), "reference": reference, "rows": rows})
+    save(args.save, {"models": dict(named), "reference": reference, "rows": rows})
 
 
 if __name__ == "__main__":

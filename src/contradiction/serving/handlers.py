@@ -443,11 +443,11 @@ class Handlers:
         return self.document_check("check_document", document, claims).to_dict()
 
     def check_document_page(self, document: str, claims: str) -> tuple[dict[str, float], list, list[list], str]:
-        """The Document tab's button: the overall label, the document with its evidence highlighted, one row per
-        claim, and a line on how it was read."""
+        """The Document tab's button: the overall label (with the probabilities of the claim that decides it), the
+        document with its evidence highlighted, one row per claim, and a line on how it was read."""
         result = self.document_check("check_document", document, claims)
         return (
-            {result.label: 1.0},
+            result.probabilities,
             highlighted(document, result),
             [[c.text, c.label, *(round(c.probabilities[name], 3) for name in LABELS),
               c.evidence.text if c.evidence else ""] for c in result.claims],  # fmt: skip
