@@ -201,15 +201,8 @@ class Predictor:
         if not texts:
             return []
         with self._lock:
-            if hasattr(self.tokenizer, "backend"):  # PairTokenizer
-                saved = self.tokenizer.backend.truncation
-                self.tokenizer.backend.no_truncation()
-                try:
-                    encodings = self.tokenizer.backend.encode_batch(list(texts), add_special_tokens=False)
-                finally:
-                    if saved is not None:
-                        self.tokenizer.backend.enable_truncation(**saved)
-                return [list(e.offsets) for e in encodings]
+            if hasattr(self.tokenizer, "offsets"):  # PairTokenizer
+                return self.tokenizer.offsets(texts)
             encoded = self.tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True)
             return [[tuple(span) for span in spans] for spans in encoded["offset_mapping"]]
 

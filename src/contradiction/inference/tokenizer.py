@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -133,14 +134,10 @@ class PairTokenizer:
         long = [i for i, (a, b) in enumerate(pairs) if min(len(a), len(b)) > LONG_TEXT_CHARS_PER_TOKEN * max_length]
         if not long:
             return pairs
-        saved = self.backend.truncation
-        self.backend.no_truncation()  # each text alone and whole: linear in its length
-        try:
-            shortened = list(pairs)
+        shortened = list(pairs)
+        with self._untruncated():  # each text alone and whole: linear in its length
             for i in long:
                 shortened[i] = self._shorten_pair(*pairs[i], max_length)
-        finally:
-            self.backend.enable_truncation(**saved)
         return shortened
 
     def _shorten_pair(self, a: str, b: str, max_length: int) -> tuple[str, str]:
@@ -178,14 +175,25 @@ class PairTokenizer:
     def whole_lengths(self, text: Sequence[str], text_pair: Sequence[str]) -> list[int]:
         """Tokens of each whole pair, special tokens included, as if nothing were cut (linear in the texts' length:
         without truncation there are no overflowing windows to combine)."""
+        with self._untruncated():
+            encodings = self.backend.encode_batch(list(zip(text, text_pair, strict=True)), add_special_tokens=True)
+        return [len(e.ids) for e in encodings]
+
+    def offsets(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        """Each text's tokens alone and whole (no special tokens) as character offsets (start, end)."""
+        with self._untruncated():
+            return [list(e.offsets) for e in self.backend.encode_batch(list(texts), add_special_tokens=False)]
+
+    @contextmanager
+    def _untruncated(self) -> Iterator[None]:
+        """The backend without truncation for the block, its truncation as it was afterwards."""
         saved = self.backend.truncation
         self.backend.no_truncation()
         try:
-            encodings = self.backend.encode_batch(list(zip(text, text_pair, strict=True)), add_special_tokens=True)
+            yield
         finally:
             if saved is not None:
                 self.backend.enable_truncation(**saved)
-        return [len(e.ids) for e in encodings]
 
     def pad(self, features: Sequence[Mapping[str, list[int]]], return_tensors: str = "pt") -> dict[str, Any]:
         """One batch as int64 tensors, padded to its longest pair: what the transformers tokenizer's `pad` makes."""

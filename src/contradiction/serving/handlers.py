@@ -204,6 +204,8 @@ class Handlers:
         self.detector = detector
         self.record = record
         self.outputs_root = outputs_root
+        # the scheduler's probabilities looked up at each call: a test (or an operator) may swap them
+        self.documents = DocumentChecker(scheduler.predictor, lambda p, h: self.scheduler.probabilities(p, h))
 
     def refuse(self, endpoint: str, message: str, status: int = 400) -> Refused:
         """Count a refused request of `endpoint` and return the error to raise (see `Refused` for `status`)."""
@@ -406,18 +408,14 @@ class Handlers:
                                   ("claims text", claims, self.limits.max_chars)):  # fmt: skip
             if problem := text_problem(text, limit):
                 raise self.refuse(endpoint, f"The {name} {problem.what}; {problem.fix}.", problem.status)
-        checker = DocumentChecker(self.scheduler.predictor, self.scheduler.probabilities)
         try:
-            plan_error = None
-            result = checker.check(document, claims, self.detector.detect(document))
+            result = self.documents.check(document, claims, self.detector.detect(document))
         except UserError as err:
-            plan_error = err
+            raise self.refuse(endpoint, str(err), 422) from None
         except Exception:
             logger.exception("checking a document of %d characters failed", len(document))
             self.monitor.error(endpoint, "model")
             raise gr.Error(MODEL_FAILED, print_exception=False) from None
-        if plan_error is not None:
-            raise self.refuse(endpoint, str(plan_error), 422)
         self.monitor.request(endpoint, time.perf_counter() - start)
         return result
 
