@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_inference import _variant
+from test_inference import _sharp, _variant
 
 from contradiction.errors import UserError
 from contradiction.inference.options import PredictorOptions
@@ -23,8 +23,9 @@ LABELS = ["sports", "politics", "health", "travel"]
 
 
 def _sharp_model(tiny_model_dir: Path, out: Path, order: list[int]) -> Path:
-    """The tiny model with its head scaled (answers far from uniform) and its rows, with their names, in `order`."""
-    return _variant(tiny_model_dir, out, order, scale=300.0)
+    """The tiny model with large random weights (answers far from uniform, and apart from label to label) and its
+    head's rows, with their names, in `order`."""
+    return _variant(_sharp(tiny_model_dir, out.with_name(out.name + "-sharp")), out, order, scale=1.0)
 
 
 @pytest.fixture(scope="module")
