@@ -11,6 +11,7 @@ import httpx
 import pytest
 from gradio_client import Client
 from local_app import served
+from recorded_api import CASES, RECORD, answers, contract, same
 
 from contradiction.inference.predictor import Predictor
 from contradiction.labels import LABELS
@@ -143,6 +144,17 @@ BAD_CLASSIFY = {
 @pytest.mark.parametrize("body, status, words", BAD_CLASSIFY.values(), ids=BAD_CLASSIFY.keys())
 def test_bad_classify_bodies_get_a_4xx_and_one_sentence(http, body, status, words) -> None:
     assert_error(http.post("/api/v1/classify", json=body), status, words)
+
+
+def test_every_route_answers_as_recorded(app, http) -> None:
+    """The answers of tests/recorded_api.py's requests, as the app gave them when they were recorded: the same
+    status and body, numbers within 1e-4; the description promises the same paths, fields and statuses."""
+    recorded = json.loads(RECORD.read_text(encoding="utf-8"))
+    got = answers(app[0])
+    differences = {name: d for name, *_ in CASES if (d := same(recorded[name], got[name]))}
+    assert not differences, json.dumps(differences, indent=1, ensure_ascii=False)
+    description = http.get("/api/v1/openapi.json").json()
+    assert contract(description) == contract(recorded["the description"]["body"])
 
 
 def test_other_paths_and_methods_get_json_too(http) -> None:
