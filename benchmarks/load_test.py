@@ -30,7 +30,7 @@ from gradio_client import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from contradiction.labels import LABELS
-from contradiction.serving.page import EXAMPLES
+from contradiction.serving.pairs import EXAMPLES
 from contradiction.tiny import sample_sentences
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -144,12 +144,12 @@ def start_app(model: str, db: Path, fast: bool):
     """The app in this process, on a free loopback port, recording into `db`."""
     from contradiction.inference.options import PredictorOptions
     from contradiction.inference.predictor import Predictor
-    from contradiction.serving.cli import launch
     from contradiction.serving.limits import Limits
     from contradiction.serving.monitoring.drift import training_label_mix
     from contradiction.serving.monitoring.monitor import Monitor
     from contradiction.serving.monitoring.store import PredictionLog
     from contradiction.serving.page import build_demo
+    from contradiction.serving.server import launch
 
     predictor = Predictor.from_pretrained(model, PredictorOptions(fast=fast))
     mix, source = training_label_mix(model)

@@ -11,9 +11,9 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-from contradiction.serving.cli import launch
 from contradiction.serving.limits import Limits
 from contradiction.serving.monitoring.monitor import Monitor
+from contradiction.serving.server import launch
 
 
 def free_port() -> int:
@@ -24,7 +24,7 @@ def free_port() -> int:
 
 def launch_local(demo: gr.Blocks, limits: Limits, monitor: Monitor, **kwargs) -> str:
     """Start `demo` in this process without blocking; return its URL. The caller closes it. `kwargs` go to
-    `cli.launch` (api_token, mcp_server)."""
+    `server.launch` (api_token, mcp_server)."""
     _, url, _ = launch(
         demo,
         limits,

@@ -23,7 +23,8 @@ from contradiction.inference.tables import PROB_COLUMNS
 from contradiction.labels import LABELS
 from contradiction.serving.limits import Limits
 from contradiction.serving.monitoring.monitor import Monitor
-from contradiction.serving.page import EXAMPLES, GRADIO_SUMMARY_ENV, build_demo
+from contradiction.serving.page import GRADIO_SUMMARY_ENV, build_demo
+from contradiction.serving.pairs import EXAMPLES
 
 ROOT = Path(__file__).resolve().parents[1]
 # gradio 6.31's queue still passes pandas options that pandas 3 deprecates; not ours to fix
@@ -270,7 +271,8 @@ def test_app_without_a_loadable_model_exits_with_one_sentence(tmp_path: Path) ->
 
 def test_a_model_without_eval_results_shows_only_the_languages(tiny_model_dir: Path) -> None:
     """A Hub model, or any folder without train.py's eval_results.json: languages, no record, no claims."""
-    from contradiction.serving.handlers import ModelRecord, language_markdown, language_notes
+    from contradiction.inference.model_folder import ModelRecord
+    from contradiction.serving.notes import language_markdown, language_notes
 
     record = ModelRecord.read(tiny_model_dir)
     assert not record.known and not record.calibrated

@@ -16,9 +16,10 @@ from local_app import browser_page, browser_tools, launch_local
 
 from contradiction.inference.predictor import Predictor
 from contradiction.inference.zero_shot import DEFAULT_TEMPLATE, ZeroShotClassifier, ZeroShotTask
+from contradiction.serving.classification import CLASSIFY_EXAMPLES
 from contradiction.serving.limits import Limits
 from contradiction.serving.monitoring.monitor import Monitor
-from contradiction.serving.page import CLASSIFY_EXAMPLES, build_demo
+from contradiction.serving.page import build_demo
 
 TEXT = "Le match s'est terminé sur un score nul après les prolongations."
 LABELS = "sport, politique, santé, voyage"

@@ -20,9 +20,10 @@ from test_documents import FILLER, keyword_probabilities
 from contradiction.inference.documents import DocumentChecker
 from contradiction.inference.options import PredictorOptions
 from contradiction.inference.predictor import Predictor
+from contradiction.serving.documents import DOCUMENT_EXAMPLES
 from contradiction.serving.limits import Limits
 from contradiction.serving.monitoring.monitor import Monitor
-from contradiction.serving.page import DOCUMENT_EXAMPLES, build_demo
+from contradiction.serving.page import build_demo
 from contradiction.serving.scheduler import INTERACTIVE_PAIRS, Priority
 
 LIMITS = Limits(max_chars=400, max_document_chars=3000)
@@ -93,7 +94,7 @@ def test_a_body_without_claims_is_refused(app) -> None:
 
 def test_a_long_document_goes_in_chunks_and_single_pairs_go_first(app) -> None:
     client, url, demo = app
-    scheduler = demo.handlers.scheduler
+    scheduler = demo.context.scheduler
     long_document = " ".join(FILLER * 6)  # 54 sentences: more windows than one interactive pass takes
     before = scheduler.passes[Priority.BATCH]
     gate, started = threading.Event(), threading.Event()
@@ -150,7 +151,7 @@ def test_the_document_tab_highlights_the_evidence(tiny_model_dir: Path, tmp_path
     expect = browser_tools().expect
     limits, monitor = Limits(), Monitor()
     demo = build_demo(Predictor.from_pretrained(tiny_model_dir), limits, monitor, output_dir=tmp_path / "outputs")
-    demo.handlers.scheduler.probabilities = keyword_probabilities  # a stand-in that reads MUSEUM ... CLOSED
+    demo.context.scheduler.probabilities = keyword_probabilities  # a stand-in that reads MUSEUM ... CLOSED
     document = DOCUMENT_EXAMPLES[1][0].replace("The reading room is", "The reading room of the MUSEUM is CLOSED and")
     try:
         with browser_page(launch_local(demo, limits, monitor)) as page:

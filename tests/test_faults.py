@@ -23,7 +23,7 @@ from contradiction.cli import run_main
 from contradiction.inference.predictor import Predictor
 from contradiction.labels import LABELS
 from contradiction.serving.cli import main
-from contradiction.serving.handlers import MODEL_FAILED
+from contradiction.serving.common import MODEL_FAILED
 from contradiction.serving.limits import Limits
 from contradiction.serving.monitoring.monitor import Monitor
 from contradiction.serving.page import build_demo

@@ -1,5 +1,5 @@
-"""The one-step JSON API under /api/v1/ (serving/json_api.py) and the access token (serving/access.py), called over
-HTTP on the loopback the way curl or JavaScript calls them."""
+"""The one-step JSON API under /api/v1/ (serving/api.py and each feature's route) and the access token
+(serving/access.py), called over HTTP on the loopback the way curl or JavaScript calls them."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from recorded_api import CASES, RECORD, answers, contract, same
 from contradiction.inference.predictor import Predictor
 from contradiction.labels import LABELS
 from contradiction.serving import access
-from contradiction.serving.handlers import MODEL_FAILED
+from contradiction.serving.common import MODEL_FAILED
 from contradiction.serving.limits import Limits
 from contradiction.serving.monitoring.monitor import Monitor
 from contradiction.serving.monitoring.store import PredictionLog
@@ -163,21 +163,30 @@ def test_other_paths_and_methods_get_json_too(http) -> None:
     assert http.post("/api/v1/nli/", json=PAIR).status_code == 200  # a trailing slash is the same route
 
 
+def resolved(document: dict, schema: dict) -> dict:
+    """A schema of an OpenAPI `document` with its $ref followed."""
+    while "$ref" in schema:
+        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
 def test_openapi_describes_the_routes_with_the_limits(http) -> None:
     document = http.get("/api/v1/openapi.json").json()
     assert document["openapi"].startswith("3.1")
     assert set(document["paths"]) == {"/api/v1/nli", "/api/v1/classify", "/api/v1/check_document"}
     check = document["paths"]["/api/v1/check_document"]["post"]["requestBody"]["content"]["application/json"]
-    assert check["schema"]["properties"]["document"]["maxLength"] == LIMITS.max_document_chars
+    assert resolved(document, check["schema"])["properties"]["document"]["maxLength"] == LIMITS.max_document_chars
     nli = document["paths"]["/api/v1/nli"]["post"]
     assert {"200", "400", "413", "422"} <= set(nli["responses"]) and "401" not in nli["responses"]
-    single, pairs = nli["requestBody"]["content"]["application/json"]["schema"]["oneOf"]
+    single, pairs = (
+        resolved(document, s) for s in nli["requestBody"]["content"]["application/json"]["schema"]["oneOf"]
+    )
     assert single["properties"]["premise"]["maxLength"] == 300 and pairs["properties"]["pairs"]["maxItems"] == 4
 
 
 def test_calls_go_through_the_scheduler_and_monitoring_under_their_own_names(app, http) -> None:
     url, demo = app
-    log, scheduler = demo.handlers.monitor.log, demo.runtime.scheduler
+    log, scheduler = demo.context.monitor.log, demo.runtime.scheduler
     before = {name: log.count(name) for name in ("api_v1_nli", "api_v1_nli_pairs")}
     passes = dict(scheduler.passes)
     assert http.post("/api/v1/nli", json=PAIR).status_code == 200

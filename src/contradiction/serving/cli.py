@@ -2,10 +2,8 @@
 
     python app.py --model outputs/model --port 7860    # or MODEL_ID=outputs/model python app.py
 
-Beside the page on the same server: Prometheus metrics at `/metrics`, the JSON API under `/api/v1/` (json_api.py),
-MCP tools at `/gradio_api/mcp/` (Gradio's, from the API endpoints' docstrings; `--no_mcp` turns it off), and with
-`--api_token` both of the latter behind a bearer token (access.py). Every prediction is recorded in a SQLite
-database (see monitoring/).
+What is served beside the page (metrics, the JSON API, MCP tools unless `--no_mcp`, the access token) is in
+server.py; every prediction is recorded in a SQLite database (see monitoring/).
 """
 
 import argparse
@@ -14,56 +12,23 @@ import importlib.util
 import os
 from collections.abc import Callable
 
-import gradio as gr
-
 from contradiction.cli import run_main
 from contradiction.errors import UserError
 from contradiction.inference.loading import ModelLoadError, resolve_model
 from contradiction.inference.model_folder import ModelFolder
 from contradiction.inference.options import COMMAND_LINE_OPTIONS, add_options_flags, cpu_threads, options_from_flags
 from contradiction.inference.predictor import Predictor
-from contradiction.serving import json_api
-from contradiction.serving.access import TOKEN_ENV, TokenGuard
+from contradiction.serving.access import TOKEN_ENV
 from contradiction.serving.limits import LIMIT_ENV, Limits
 from contradiction.serving.monitoring.drift import training_label_mix, training_language_mix
 from contradiction.serving.monitoring.monitor import Monitor
 from contradiction.serving.monitoring.store import HOME_ENV, PredictionLog, default_db_path
-from contradiction.serving.page import PUBLIC_ENDPOINTS, build_demo
+from contradiction.serving.page import build_demo
 from contradiction.serving.scheduler import CHUNK_SIZE
+from contradiction.serving.server import launch
 
 MCP_ENV = "GRADIO_MCP_SERVER"
 """Gradio's own switch for its MCP server; here it is on unless this says false (or --no_mcp)."""
-
-
-def launch(
-    demo: gr.Blocks, limits: Limits, monitor: Monitor, api_token: str | None = None, mcp_server: bool = True, **kwargs
-) -> tuple:
-    """Serve `demo` with the upload size limit, Prometheus metrics at `/metrics`, the JSON API under `/api/v1/` (when
-    `demo` is `build_demo`'s), MCP tools at `/gradio_api/mcp/` unless `mcp_server` is false, and Gradio's own
-    analytics dashboard off; with `api_token`, the JSON API and MCP answer only `Authorization: Bearer <api_token>`.
-    `kwargs` go to `Blocks.launch` (server_name, server_port, ...)."""
-    from prometheus_client import CONTENT_TYPE_LATEST
-    from starlette.middleware import Middleware
-    from starlette.requests import Request
-    from starlette.responses import Response
-    from starlette.routing import Route
-
-    def metrics(_: Request) -> Response:  # sync: Starlette runs it in a thread, off the event loop
-        return Response(monitor.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
-
-    routes = [Route("/metrics", metrics)]
-    handlers = getattr(demo, "handlers", None)
-    if handlers is not None:
-        routes += json_api.routes(handlers, token=bool(api_token))
-        monitor.metrics.declare([*PUBLIC_ENDPOINTS, *json_api.ENDPOINTS.values()])
-    middleware = [Middleware(TokenGuard, token=api_token)] if api_token else []
-    return demo.launch(
-        max_file_size=limits.max_upload_bytes,
-        enable_monitoring=False,
-        mcp_server=mcp_server,
-        app_kwargs={"routes": routes, "middleware": middleware},
-        **kwargs,
-    )
 
 
 APP_OPTIONS = tuple(name for name in COMMAND_LINE_OPTIONS if name != "batch_size")

@@ -6,7 +6,7 @@ reads it (`env_default`), so nothing of the app outlives `close()` in the proces
 
     demo = build_demo(predictor)
     try:
-        launch(demo, limits, monitor)   # blocks until Ctrl-C (python app.py)
+        launch(demo, limits, monitor)   # server.launch: blocks until Ctrl-C (python app.py)
     finally:
         demo.close()                    # the server, then the scheduler and the result folder
 """
@@ -27,7 +27,8 @@ import gradio as gr
 from contradiction.serving.scheduler import Scheduler
 
 if TYPE_CHECKING:
-    from contradiction.serving.handlers import Handlers
+    from contradiction.serving.api import JsonRoute
+    from contradiction.serving.common import Context
 
 
 class Runtime:
@@ -60,10 +61,11 @@ class Runtime:
 
 class App(gr.Blocks):
     """The page (`build_demo`) and its `Runtime`: `close()` stops the server when it runs, then the runtime.
-    `handlers` are what its events call, for the routes `cli.launch` adds beside it (the JSON API)."""
+    `context` is what its handlers share; `json_routes` the JSON API that `server.launch` serves beside it."""
 
     runtime: Runtime | None = None
-    handlers: Handlers | None = None
+    context: Context | None = None
+    json_routes: list[JsonRoute] | None = None
 
     def close(self, verbose: bool = True) -> None:
         try:
