@@ -48,10 +48,9 @@ from contradiction.training.arguments import (
     resolved_recipe,
     save_recipe,
 )
-from contradiction.training.card import save_plots, write_card
+from contradiction.training.card import write_card
 from contradiction.training.hub import check_push, push_folder
 from contradiction.training.pipeline import (
-    NLITrainer,
     add_extra_data,
     evaluation_report,
     finished_extra_stage,
@@ -63,6 +62,8 @@ from contradiction.training.pipeline import (
     tokenize,
     train_extra_stage,
 )
+from contradiction.training.plots import save_plots
+from contradiction.training.trainer import NLITrainer
 
 logger = logging.getLogger("train")
 

@@ -37,7 +37,8 @@ def run_mode(mode: str, steps: int, batch_size: int, model: str) -> dict:
     from contradiction.data.competition import prepare
     from contradiction.labels import ID2LABEL, LABEL2ID
     from contradiction.training.arguments import DataArguments
-    from contradiction.training.pipeline import NLITrainer, tokenize
+    from contradiction.training.pipeline import tokenize
+    from contradiction.training.trainer import NLITrainer
 
     settings = MODES[mode]
     with tempfile.TemporaryDirectory() as out:

@@ -643,11 +643,33 @@ def test_two_processes_build_the_extra_data_once(tmp_path, sample_dir, tiny_mode
 def test_a_saved_source_is_read_whole_or_as_the_rows_it_holds(tmp_path):
     """A save_to_disk source is streamed from its Arrow file; a dataset that holds only some of a file's rows is
     read as those rows."""
-    from contradiction.data.extra import _batches
+    from contradiction.data.extra.arrow import batches
 
     ds = classlabel_dataset()
     ds.save_to_disk(str(tmp_path / "saved"))
     saved = datasets.load_from_disk(str(tmp_path / "saved"))
-    assert [b["premise"] for _, b in _batches(saved, ["premise"])] == [ds["premise"]]
-    assert [b["premise"] for _, b in _batches(saved.select([1, 2]), ["premise"])] == [ds["premise"][1:3]]
-    assert [b["premise"] for _, b in _batches(saved.take(2), ["premise"])] == [ds["premise"][:2]]
+    assert [b["premise"] for _, b in batches(saved, ["premise"])] == [ds["premise"]]
+    assert [b["premise"] for _, b in batches(saved.select([1, 2]), ["premise"])] == [ds["premise"][1:3]]
+    assert [b["premise"] for _, b in batches(saved.take(2), ["premise"])] == [ds["premise"][:2]]
+
+
+def test_what_the_arrow_adapter_assumes_of_datasets_still_holds(tmp_path):
+    """data/extra/arrow.py leans on details of `datasets` outside its public API; each is checked here, so that an
+    upgrade that changes one fails this test rather than a training run: a saved data set's cache files are Arrow
+    streams holding all its rows, a selection has an indices mapping (`_indices`) and a whole set none, and an
+    `InMemoryTable` with features is a `Dataset` equal to `Dataset.from_dict`."""
+    import pyarrow as pa
+
+    from contradiction.data.extra.arrow import _rows_in, dataset_from_table
+
+    ds = classlabel_dataset()
+    ds.save_to_disk(str(tmp_path / "saved"))
+    saved = datasets.load_from_disk(str(tmp_path / "saved"))
+    assert saved._indices is None and saved.select([0, 2])._indices is not None
+    files = [f["filename"] for f in saved.cache_files]
+    assert files and sum(_rows_in(name) for name in files) == len(ds)
+    table = pa.table({"premise": ds["premise"], "hypothesis": ds["hypothesis"], "label": ds["label"]})
+    built = dataset_from_table(table, ds.features.copy())
+    assert built.features == ds.features and built.to_dict() == datasets.Dataset.from_dict(
+        table.to_pydict(), features=ds.features
+    ).to_dict()

@@ -20,7 +20,8 @@ from contradiction.data.competition import prepare
 from contradiction.errors import UserError
 from contradiction.labels import LABELS
 from contradiction.training.arguments import parse_args
-from contradiction.training.pipeline import NLITrainer, evaluation_report, make_compute_metrics
+from contradiction.training.pipeline import evaluation_report, make_compute_metrics
+from contradiction.training.trainer import NLITrainer
 
 
 def test_recipe_values_then_flags_override(tmp_path):
@@ -335,3 +336,31 @@ def test_frozen_word_embeddings_stay_as_pretrained(tiny_model_dir, sample_dir, t
     assert torch.equal(before.get_input_embeddings().weight, after.get_input_embeddings().weight)
     assert not torch.equal(before.classifier.out_proj.weight, after.classifier.out_proj.weight)  # the rest trained
     assert yaml.safe_load((out / "recipe.yaml").read_text())["freeze_embeddings"] is True
+
+
+def test_the_trainer_still_asks_for_the_evaluation_sampler_it_is_given(tiny_model_dir: Path) -> None:
+    """`NLITrainer` overrides the Trainer's private `_get_eval_sampler(eval_dataset)`: the Trainer must still have
+    it, with that signature, and still ask it when it builds an evaluation loader, or evaluation rows would come
+    back grouped by length without a word."""
+    import inspect
+
+    from datasets import Dataset
+    from transformers import AutoModelForSequenceClassification, Trainer, TrainingArguments
+
+    assert list(inspect.signature(Trainer._get_eval_sampler).parameters) == ["self", "eval_dataset"]
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir)
+    args = TrainingArguments(
+        output_dir=str(tiny_model_dir.parent / "sampler"),
+        use_cpu=True,
+        report_to=[],
+        train_sampling_strategy="group_by_length",
+        per_device_eval_batch_size=2,
+    )
+    rows = Dataset.from_dict({"input_ids": [[0, 5, 2], [0, 5, 6, 7, 8, 2], [0, 2]], "label": [0, 1, 2]})
+    trainer = NLITrainer(model=model, args=args, eval_dataset=rows)
+    asked = []
+    real = trainer._get_eval_sampler
+    trainer._get_eval_sampler = lambda dataset: asked.append(dataset) or real(dataset)
+    loader = trainer.get_eval_dataloader()
+    assert asked and isinstance(real(rows), torch.utils.data.SequentialSampler)
+    assert list(loader.sampler) == [0, 1, 2]  # the rows in dataset order, not by length

@@ -13,7 +13,7 @@ if TYPE_CHECKING:  # imported where used (0.3 s)
     from datasets import Dataset, DatasetDict
 
 from contradiction.data.pairs import CHECK_ROWS, DataError, check_rows, open_competition
-from contradiction.data.pairs import parser_detail as _parser_detail  # noqa: F401 - data/extra.py imports it from here
+from contradiction.data.pairs import parser_detail as parser_detail  # noqa: F401 - data/extra.py imports it from here
 from contradiction.errors import UserError
 from contradiction.files import atomic_folder, write_json
 from contradiction.labels import LABELS

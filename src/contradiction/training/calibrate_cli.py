@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> None:
         report["temperature_total"] = earlier.get("temperature_total", earlier["temperature"]) * report["temperature"]
     results["calibration"] = report
     write_json(out / EVAL_RESULTS_FILE, results)
-    from contradiction.training.card import RELIABILITY_PNG, save_reliability_diagram, write_card
+    from contradiction.training.card import write_card
+    from contradiction.training.plots import RELIABILITY_PNG, save_reliability_diagram
 
     save_reliability_diagram(report, out / RELIABILITY_PNG)
     copy = ModelFolder(out)

@@ -1,4 +1,5 @@
-"""The pieces `train.py` puts together: data loading with extra corpora, tokenization, the Trainer and its metrics."""
+"""The pieces `train.py` puts together: data loading with extra corpora, tokenization, staged training and the
+evaluation report."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 from datasets import DatasetDict, concatenate_datasets
-from torch.utils.data import SequentialSampler
 from transformers import Trainer, TrainingArguments
 
 from contradiction.data.competition import load_prepared, prepare, save_prepared
@@ -29,6 +29,7 @@ from contradiction.training.arguments import (
 )
 from contradiction.training.calibration import calibrate as fit_and_fold
 from contradiction.training.calibration import check_folded
+from contradiction.training.trainer import NLITrainer
 
 
 def freeze_word_embeddings(model) -> int:
@@ -137,19 +138,6 @@ def limit(splits: DatasetDict, data_args: DataArguments) -> DatasetDict:
         if n is not None and name in splits:
             splits[name] = splits[name].select(range(min(n, len(splits[name]))))
     return splits
-
-
-class NLITrainer(Trainer):
-    """A Trainer whose evaluation keeps dataset order, so predictions line up with each row's language.
-
-    With `train_sampling_strategy="group_by_length"` the stock Trainer also groups the evaluation set by
-    length, and `evaluate`/`predict` then return rows in that order.
-    """
-
-    def _get_eval_sampler(self, eval_dataset):
-        if eval_dataset is None or self.args.world_size > 1:
-            return None  # accelerate then shards batches in order and gathers them back in order
-        return SequentialSampler(eval_dataset)
 
 
 def train_extra_stage(
