@@ -25,7 +25,8 @@ from contradiction.data.competition import load_prepared
 from contradiction.data.extra import LABEL_NAMES
 from contradiction.inference.options import PredictorOptions
 from contradiction.inference.predictor import Predictor
-from contradiction.training.calibration import calibration_metrics, fit_temperature, softmax
+from contradiction.metrics import softmax
+from contradiction.training.calibration import calibration_metrics, fit_temperature
 
 
 def row(name: str, logits: np.ndarray, labels: np.ndarray, temperature: float) -> dict:

@@ -12,6 +12,7 @@ from contradiction.cli import run_main
 from contradiction.data.competition import load_csv
 from contradiction.data.prepare_cli import main as prepare_main
 from contradiction.errors import UserError
+from contradiction.metrics import softmax
 from contradiction.training import calibrate_cli
 from contradiction.training.calibration import (
     brier,
@@ -23,7 +24,6 @@ from contradiction.training.calibration import (
     fit_temperature,
     fold_temperature,
     nll,
-    softmax,
 )
 
 

@@ -356,13 +356,13 @@ def test_a_hub_model_that_native_runs_is_read_from_the_cache(tiny_model_dir, off
 
 @pytest.mark.parametrize("change", ["special_tokens_map.json", "no model.safetensors"])
 def test_hub_models_native_does_not_run_are_left_to_transformers(tiny_model_dir, offline_hub, change) -> None:
-    from contradiction.inference.loading import HUB_FILES, _hub_snapshot
+    from contradiction.inference.loading import HUB_FILES, hub_snapshot
 
     files = [f for f in HUB_FILES if change != f"no {f}"] + ([change] if change.endswith(".json") else [])
     _fake_hub_cache(tiny_model_dir, offline_hub, files)
-    assert _hub_snapshot(HUB_REPO) is None
+    assert hub_snapshot(HUB_REPO) is None
     complete = HUB_REPO.replace("tiny-nli", "other")  # and a repository that is not there at all
-    assert _hub_snapshot(complete) is None
+    assert hub_snapshot(complete) is None
 
 
 @pytest.mark.parametrize("engine", ["auto", "transformers"])

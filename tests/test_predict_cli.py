@@ -18,7 +18,7 @@ from contradiction.errors import UserError
 from contradiction.inference.outputs import partial_path, progress_path
 from contradiction.inference.predict_cli import main
 from contradiction.inference.predictor import Predictor
-from contradiction.inference.tables import PROB_COLUMNS, predict_table, submission, write_csvs
+from contradiction.inference.tables import PROB_COLUMNS, TABLE_COLUMNS, chunk_table, submission, write_csvs
 from contradiction.labels import LABELS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,10 +97,12 @@ def command(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
 
 
-def test_one_process_writes_what_the_app_s_whole_table_path_writes(tiny_model_dir, sample_dir, tmp_path, capsys):
-    """Chunked, streamed and resumable, a plain run still writes the bytes of the former in-memory path."""
+def test_one_process_writes_what_the_app_s_csv_tab_writes(tiny_model_dir, sample_dir, tmp_path, capsys):
+    """Chunked, streamed and resumable, a plain run writes the bytes the app's CSV tab writes for the whole file."""
     test = sample_dir / "test.csv"
-    table = predict_table(Predictor.from_pretrained(tiny_model_dir), load_csv(test, labelled=False))
+    ds = load_csv(test, labelled=False)
+    probs = Predictor.from_pretrained(tiny_model_dir).predict_proba(ds["premise"], ds["hypothesis"])
+    table = chunk_table(ds.select_columns(list(TABLE_COLUMNS[:5])).to_dict(), probs)
     write_csvs(
         {tmp_path / "whole" / "submission.csv": submission(table), tmp_path / "whole" / "probabilities.csv": table}
     )

@@ -131,3 +131,12 @@ def language_name(code: str | None) -> str:
         return "unknown"
     code = normalise_code(code) or code
     return COMPETITION_LANGUAGES.get(code) or OTHER_LANGUAGES.get(code, code)
+
+
+_CODES = {name.lower(): code for code, name in {**OTHER_LANGUAGES, **COMPETITION_LANGUAGES}.items()}
+
+
+def language_code(language: str) -> str:
+    """A language as the competition's `lang_abv` spells it: "Thai" -> "th"; a code stays as it is."""
+    key = language.strip().lower()
+    return _CODES.get(key, key)

@@ -9,6 +9,13 @@ import numpy as np
 from contradiction.labels import LABELS, NUM_LABELS
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Probabilities along the last axis, from logits shifted by their maximum (no overflow)."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
 def confusion_matrix(labels: Sequence[int], predictions: Sequence[int], num_labels: int = NUM_LABELS) -> np.ndarray:
     """Counts with true labels as rows and predicted labels as columns."""
     matrix = np.zeros((num_labels, num_labels), dtype=np.int64)

@@ -80,7 +80,7 @@ def _is_hub_id(name: str) -> bool:
     return True
 
 
-def _resolve_source(name_or_path: str) -> tuple[str, bool]:
+def resolve_source(name_or_path: str) -> tuple[str, bool]:
     """Return (what to pass to from_pretrained, whether it is a local folder); check local folders."""
     path = Path(name_or_path).expanduser()
     if path.is_dir():
@@ -97,7 +97,7 @@ def _resolve_source(name_or_path: str) -> tuple[str, bool]:
     return name_or_path, False
 
 
-def _load_error(source: str, local: bool, err: Exception) -> ModelLoadError:
+def load_error(source: str, local: bool, err: Exception) -> ModelLoadError:
     from huggingface_hub import is_offline_mode
 
     detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -116,7 +116,7 @@ HUB_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_co
 """What a Hub model needs for `inference.native` and `PairTokenizer`; nothing else of its repository is fetched."""
 
 
-def _hub_snapshot(repo_id: str) -> Path | None:
+def hub_snapshot(repo_id: str) -> Path | None:
     """The cache folder of a Hub model that `inference.native` and `PairTokenizer` can run, its config, weights
     and tokenizer downloaded there first (or only looked up, when `HF_HUB_OFFLINE=1`); None for any other model,
     or where anything fails, and transformers loads it from the Hub as before (and says what is wrong)."""
@@ -142,17 +142,17 @@ def _hub_snapshot(repo_id: str) -> Path | None:
     return folder if _xlmr_config(folder) is not None else None
 
 
-def _auto_config(source: str, local: bool, remote: dict[str, Any]) -> Any:
+def auto_config(source: str, local: bool, remote: dict[str, Any]) -> Any:
     """The model's config as transformers reads it; any failure ends in one sentence."""
     from transformers import AutoConfig
 
     try:
         return AutoConfig.from_pretrained(source, **remote)
     except Exception as err:  # OSError, ValueError, network errors
-        raise _load_error(source, local, err) from None
+        raise load_error(source, local, err) from None
 
 
-def _check_classifier(config: Any, source: str) -> None:
+def check_classifier(config: Any, source: str) -> None:
     architectures = getattr(config, "architectures", None) or []
     if architectures and not any(a.endswith("ForSequenceClassification") for a in architectures):
         raise ModelLoadError(

@@ -31,12 +31,9 @@ from contradiction.inference.tables import chunk_table, submission
 from contradiction.labels import LABELS
 
 CUT_KEY = "pairs cut"  # in the progress file's counts, beside the labels
-EVIDENCE_COLUMNS = ("evidence", "evidence_start", "evidence_end", "windows")  # with --documents
 
 if TYPE_CHECKING:
     from accelerate import PartialState
-
-
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -150,8 +147,11 @@ def _predict(args: argparse.Namespace, state: PartialState) -> None:
         if state.is_main_process:
             frames = [submission(table), table] if "--probabilities" in outputs else [submission(table)]
             # pairs longer than the window: counted (and kept over --resume) so that the summary says how many
-            cut = 0 if args.documents else sum(
-                total > read for read, total in predictor.token_counts(chunk["premise"], chunk["hypothesis"]))
+            cut = (
+                0
+                if args.documents
+                else sum(total > read for read, total in predictor.token_counts(chunk["premise"], chunk["hypothesis"]))
+            )
             writer.append(frames, {**table["predicted_label"].value_counts().to_dict(), CUT_KEY: cut})
         bar.update(start + len(chunk["id"]) - bar.n)
     bar.close()

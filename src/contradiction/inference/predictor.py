@@ -1,7 +1,7 @@
 """`Predictor`: an NLI classifier and its tokenizer, many premise/hypothesis pairs in, probabilities out.
 
-    predictor = Predictor.from_pretrained("outputs/model")
-    predictor.predict("A man is sleeping.", "Nobody is asleep.")  # {"entailment": 0.01, ...}
+predictor = Predictor.from_pretrained("outputs/model")
+predictor.predict("A man is sleeping.", "Nobody is asleep.")  # {"entailment": 0.01, ...}
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import numpy as np
 from contradiction.inference.loading import (
     TOKENIZER_FILES,
     ModelLoadError,
-    _auto_config,
-    _check_classifier,
-    _hub_snapshot,
-    _load_error,
-    _resolve_source,
+    auto_config,
+    check_classifier,
+    hub_snapshot,
+    load_error,
     map_labels,
+    resolve_source,
 )
 from contradiction.inference.options import PredictorOptions, resolve_dtype
 from contradiction.inference.tokenizer import PairTokenizer
@@ -64,11 +64,11 @@ class Predictor:
         from contradiction.inference import native
 
         options = options or PredictorOptions()
-        source, local = _resolve_source(str(name_or_path))
+        source, local = resolve_source(str(name_or_path))
         name = source  # what messages and the page call the model
         remote = {"trust_remote_code": options.trust_remote_code}
         shortcut = options.engine == "auto" and not options.trust_remote_code
-        snapshot = _hub_snapshot(source) if shortcut and not local else None
+        snapshot = hub_snapshot(source) if shortcut and not local else None
         if snapshot is not None:  # a Hub model that native runs: read from its files in the cache, as a folder
             source, local = str(snapshot), True
         # a local BERT-family classifier runs in inference.native: its config is read here, not by transformers
@@ -77,8 +77,8 @@ class Predictor:
         if raw is not None and native.EncoderConfig.from_dict(raw) is not None:
             id2label = raw["id2label"]
         else:
-            raw, config = None, _auto_config(source, local, remote)
-            _check_classifier(config, name)
+            raw, config = None, auto_config(source, local, remote)
+            check_classifier(config, name)
             id2label = config.id2label
         map_labels(id2label, name)  # refuse before downloading the weights
         if options.num_threads is not None:
@@ -97,16 +97,16 @@ class Predictor:
                 tokenizer = AutoTokenizer.from_pretrained(name if snapshot else source, **remote)
             model = native.load(Path(source), dtype, raw) if raw is not None else None
         except Exception as err:
-            raise _load_error(source, local, err) from None
+            raise load_error(source, local, err) from None
         if model is None:  # transformers builds it: another architecture, a Hub id, or weights native does not read
-            config = config or _auto_config(source, local, remote)
+            config = config or auto_config(source, local, remote)
             from transformers import AutoModelForSequenceClassification
 
             try:
                 # each tensor is cast to `dtype` as it is read from the file: no float32 copy of the model first
                 model = AutoModelForSequenceClassification.from_pretrained(source, config=config, dtype=dtype, **remote)
             except Exception as err:
-                raise _load_error(source, local, err) from None
+                raise load_error(source, local, err) from None
         return cls(model.to(options.device), tokenizer, name, options)
 
     @property

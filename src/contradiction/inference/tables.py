@@ -13,50 +13,17 @@ import numpy as np
 import pandas as pd
 
 from contradiction.files import atomic_path
-from contradiction.inference.predictor import Predictor, ProgressCallback
 
 if TYPE_CHECKING:
-    from datasets import Dataset
+    pass
 from contradiction.labels import LABELS
 
 PROB_COLUMNS = tuple(f"prob_{label}" for label in LABELS)
 
 TABLE_COLUMNS = ("id", "premise", "hypothesis", "lang_abv", "language", "predicted_label", *PROB_COLUMNS)
 
-SUBMISSION_COLUMNS = ("id", "prediction")
-
-
-def predict_table(
-    predictor: Predictor,
-    ds: Dataset,
-    batch_size: int | None = None,
-    progress: ProgressCallback | None = None,
-    chunk_size: int = 1024,
-) -> pd.DataFrame:
-    """Predict every row of a test set loaded by `data.load_csv(path, labelled=False)`.
-
-    Rows go to the model `chunk_size` at a time, so a served app can fit single requests in between.
-
-    Returns:
-        One row per input row, in input order: the input columns, `predicted_label` (a name) and one
-        `prob_<label>` column per label.
-    """
-    total = len(ds)
-    chunks = []
-    for start in range(0, total, chunk_size):
-        rows = ds[start : start + chunk_size]
-
-        def report(done: int, _chunk_total: int, start: int = start) -> None:
-            if progress is not None:
-                progress(start + done, total)
-
-        chunks.append(predictor.predict_proba(rows["premise"], rows["hypothesis"], batch_size, report))
-    probs = np.concatenate(chunks) if chunks else np.zeros((0, len(LABELS)), dtype=np.float32)
-    return chunk_table(ds.select_columns(list(TABLE_COLUMNS[:5])).to_dict(), probs)
-
-
 def submission(table: pd.DataFrame) -> pd.DataFrame:
-    """The Kaggle submission of a `predict_table` result: `id,prediction` with label ids 0, 1 or 2."""
+    """The Kaggle submission of a table of predictions (`chunk_table`): `id,prediction` with label ids 0, 1 or 2."""
     ids = {label: i for i, label in enumerate(LABELS)}
     return pd.DataFrame({"id": table["id"], "prediction": table["predicted_label"].map(ids).astype(int)})
 
@@ -73,7 +40,7 @@ def write_csvs(frames: Mapping[Path, pd.DataFrame]) -> None:
 
 
 def chunk_table(chunk: Mapping[str, list[str]], probs: np.ndarray) -> pd.DataFrame:
-    """A chunk's rows as `predict_table` returns them: the input columns, `predicted_label`, the probabilities."""
+    """A chunk's rows with their predictions: the input columns, `predicted_label` (a name), the probabilities."""
     table = pd.DataFrame({column: chunk[column] for column in TABLE_COLUMNS[:5] if column in chunk})
     table["predicted_label"] = [LABELS[i] for i in probs.argmax(axis=1)]
     for j, column in enumerate(PROB_COLUMNS):

@@ -23,6 +23,7 @@ import numpy as np
 
 from contradiction.errors import UserError
 from contradiction.labels import LABELS
+from contradiction.metrics import softmax
 from contradiction.texts import is_blank
 
 DEFAULT_TEMPLATE = "This text is about {}."
@@ -118,14 +119,8 @@ def scores(logits: np.ndarray, n_labels: int, entailment: int, contradiction: in
     for each label the softmax of its (contradiction, entailment) logits."""
     grouped = logits.astype(np.float64).reshape(-1, n_labels, logits.shape[-1])  # (texts, labels, model labels)
     if multi_label or n_labels == 1:
-        return _softmax(grouped[..., [contradiction, entailment]])[..., 1]
-    return _softmax(grouped[..., entailment])
-
-
-def _softmax(x: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis."""
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+        return softmax(grouped[..., [contradiction, entailment]])[..., 1]
+    return softmax(grouped[..., entailment])
 
 
 def ranked(text: str, task: ZeroShotTask, row: np.ndarray) -> dict:

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from contradiction.labels import LABELS
+from contradiction.metrics import softmax
 
 logger = logging.getLogger(__name__)
 
@@ -191,8 +192,7 @@ class Scheduler:
         logits = self.logits(premises, hypotheses).astype(np.float64)
         if not len(logits):
             return np.zeros((0, len(LABELS)), dtype=np.float32)
-        e = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return (e / e.sum(axis=1, keepdims=True))[:, list(self.predictor.label_index)].astype(np.float32)
+        return softmax(logits)[:, list(self.predictor.label_index)].astype(np.float32)
 
     def _queue(self, item: _Pair | _Group) -> Future:
         with self._wake:
@@ -242,11 +242,6 @@ class Scheduler:
         """Waiting work: single pairs, and jobs by kind."""
         with self._wake:
             return {"pairs": len(self._pairs), **{p.name.lower(): len(q) for p, q in self._jobs.items()}}
-
-    @property
-    def running(self) -> bool:
-        """Whether the worker thread is alive (until `close`)."""
-        return self._thread.is_alive()
 
     def close(self) -> None:
         """Stop the worker after its current pass; what is still queued is cancelled."""

@@ -21,7 +21,7 @@ import numpy as np
 from contradiction.data.competition import DataError, load_csv, load_prepared
 from contradiction.errors import UserError
 from contradiction.files import write_json
-from contradiction.inference.loading import _load_error, _resolve_source
+from contradiction.inference.loading import load_error, resolve_source
 from contradiction.inference.model_folder import DATA_REPORT_FILE, EVAL_RESULTS_FILE, RECIPE_FILE, ModelFolder
 from contradiction.inference.options import add_options_flags, options_from_flags
 from contradiction.inference.predictor import Predictor
@@ -66,7 +66,7 @@ def load_pairs(data: str):
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     out = Path(args.output_dir)
-    source, local = _resolve_source(args.model)
+    source, local = resolve_source(args.model)
     if local and out.resolve() == Path(source).resolve():
         raise UserError(f"--output_dir {out} is the model folder; name a new folder for the calibrated copy.")
     if out.exists() and any(out.iterdir()):
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
         tokenizer = AutoTokenizer.from_pretrained(source)
         model = AutoModelForSequenceClassification.from_pretrained(source)
     except Exception as err:
-        raise _load_error(source, local, err).with_flags("--model") from None
+        raise load_error(source, local, err).with_flags("--model") from None
     # float32, as saved; the predictor refuses a head whose labels are not our three
     predictor = Predictor(model, tokenizer, source, options_from_flags(args))  # the model's own length, unless told
     ours = predictor.label_index  # our label i is the model's output ours[i]

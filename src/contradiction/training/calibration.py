@@ -12,16 +12,11 @@ import math
 import numpy as np
 
 from contradiction.errors import UserError
+from contradiction.metrics import softmax
 
 ECE_BINS = 15
 # search range of log T: T from about 0.02 to 55 covers every model we have seen by a wide margin
 LOG_T_RANGE = (-4.0, 4.0)
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=-1, keepdims=True)
 
 
 def nll(logits: np.ndarray, labels: np.ndarray) -> float:

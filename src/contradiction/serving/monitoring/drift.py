@@ -11,7 +11,7 @@ from pathlib import Path
 
 from contradiction.inference.model_folder import ModelFolder
 from contradiction.labels import LABELS
-from contradiction.languages import COMPETITION_LANGUAGES, OTHER_LANGUAGES
+from contradiction.languages import language_code
 
 MIN_DRIFT_PREDICTIONS = 100  # fewer recent predictions than this say too little about the label mix to warn
 
@@ -50,15 +50,6 @@ class TrainingLanguages:
     def known(self) -> frozenset[str]:
         """Every language the model saw in training."""
         return frozenset(self.shares) | self.extra
-
-
-_CODES = {name.lower(): code for code, name in {**OTHER_LANGUAGES, **COMPETITION_LANGUAGES}.items()}
-
-
-def language_code(language: str) -> str:
-    """A language as the competition's `lang_abv` spells it: "Thai" -> "th"; a code stays as it is."""
-    key = language.strip().lower()
-    return _CODES.get(key, key)
 
 
 def training_language_mix(model: str | Path | ModelFolder | None) -> TrainingLanguages | None:
