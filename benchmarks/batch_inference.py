@@ -107,8 +107,16 @@ def main() -> None:
 
     rows = []
     for variant in args.variants:
-        command = [sys.executable, __file__, "--variant", variant, "--model", args.model,
-                   "--dataset_dir", args.dataset_dir]  # fmt: skip
+        command = [
+            sys.executable,
+            __file__,
+            "--variant",
+            variant,
+            "--model",
+            args.model,
+            "--dataset_dir",
+            args.dataset_dir,
+        ]
         if args.limit:
             command += ["--limit", str(args.limit)]
         child = subprocess.run(command, capture_output=True, text=True)
@@ -141,12 +149,26 @@ def main() -> None:
         row["share_of_ceiling"] = row["pairs_per_s"] / rates[key]
 
     print()
-    columns = ["variant", "pairs", "seconds", "pairs_per_s", "speedup_vs_pipeline", "val_accuracy",
-               "accuracy_delta_points", "same_labels_as_float32", "share_of_ceiling", "peak_rss_mb"]  # fmt: skip
+    columns = [
+        "variant",
+        "pairs",
+        "seconds",
+        "pairs_per_s",
+        "speedup_vs_pipeline",
+        "val_accuracy",
+        "accuracy_delta_points",
+        "same_labels_as_float32",
+        "share_of_ceiling",
+        "peak_rss_mb",
+    ]
     print_table(rows, columns)
-    print(f"\nceiling: {ceiling['gflops_per_pair']:.2f} GFLOP per pair at {ceiling['mean_tokens']:.1f} tokens; "
-          + ", ".join(f"{r['precision']} {r['matmul_gflops']:.0f} GFLOP/s = {r['ceiling_pairs_per_s']:.0f} pairs/s"
-                      for r in ceiling["rows"]))  # fmt: skip
+    print(
+        f"\nceiling: {ceiling['gflops_per_pair']:.2f} GFLOP per pair at {ceiling['mean_tokens']:.1f} tokens; "
+        + ", ".join(
+            f"{r['precision']} {r['matmul_gflops']:.0f} GFLOP/s = {r['ceiling_pairs_per_s']:.0f} pairs/s"
+            for r in ceiling["rows"]
+        )
+    )
     save("batch_inference", {"model": args.model, "rows": rows, "ceiling": ceiling})
 
 

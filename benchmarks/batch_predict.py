@@ -95,8 +95,16 @@ def run(flags: list[str], processes: int = 1, kill_after: int | None = None) -> 
     elif processes == 1:
         launcher = [sys.executable, __file__, "--child"]
     else:
-        launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
-                    str(processes), __file__, "--child"]  # fmt: skip
+        launcher = [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--multi_gpu",
+            "--num_processes",
+            str(processes),
+            __file__,
+            "--child",
+        ]
     start = time.perf_counter()
     child = subprocess.run([*launcher, *flags], capture_output=True, text=True)
     wall = time.perf_counter() - start
@@ -124,8 +132,18 @@ def rss_mb() -> float:
 
 
 def predict_flags(model: Path, source: Path, out: Path, chunk_size: int) -> list[str]:
-    return ["--model", str(model), "--input", str(source), "--output", str(out / "submission.csv"),
-            "--probabilities", str(out / "probabilities.csv"), "--chunk_size", str(chunk_size)]  # fmt: skip
+    return [
+        "--model",
+        str(model),
+        "--input",
+        str(source),
+        "--output",
+        str(out / "submission.csv"),
+        "--probabilities",
+        str(out / "probabilities.csv"),
+        "--chunk_size",
+        str(chunk_size),
+    ]
 
 
 def outputs(out: Path) -> bytes:
@@ -137,8 +155,11 @@ def checked(row: dict) -> dict:
         sys.exit(f"{row['experiment']} failed:\n{row['stderr']}")
     row.pop("stderr")
     row["pairs_per_s"] = row["pairs"] / row["main_s"]
-    print(f"{row['experiment']} {row.get('format', '')} {row['pairs']} pairs, {row['processes']} process(es): "
-          f"{row['main_s']:.1f} s, {row['peak_rss_mb']:.0f} MB", flush=True)  # fmt: skip
+    print(
+        f"{row['experiment']} {row.get('format', '')} {row['pairs']} pairs, {row['processes']} process(es): "
+        f"{row['main_s']:.1f} s, {row['peak_rss_mb']:.0f} MB",
+        flush=True,
+    )
     return row
 
 
@@ -171,8 +192,19 @@ def main() -> None:
                     source = generate(folder / f"pairs-{pairs}.{fmt}", pairs)
                     out = folder / f"memory-{fmt}-{pairs}"
                     row = run(predict_flags(models["smoke"], source, out, args.chunk_size))
-                    rows.append(checked({"experiment": "memory", "model": "smoke", "format": fmt, "pairs": pairs,
-                                         "processes": 1, "file_mb": source.stat().st_size / 2**20, **row}))  # fmt: skip
+                    rows.append(
+                        checked(
+                            {
+                                "experiment": "memory",
+                                "model": "smoke",
+                                "format": fmt,
+                                "pairs": pairs,
+                                "processes": 1,
+                                "file_mb": source.stat().st_size / 2**20,
+                                **row,
+                            }
+                        )
+                    )
                     if pairs == args.small:
                         small_outputs[fmt] = outputs(out)
                     else:
@@ -185,8 +217,18 @@ def main() -> None:
             for processes in (1, 2):
                 out = folder / f"processes-{processes}"
                 row = run(predict_flags(models["e5-small"], source, out, args.chunk_size), processes)
-                rows.append(checked({"experiment": "processes", "model": "e5-small", "format": "csv",
-                                     "pairs": args.process_pairs, "processes": processes, **row}))  # fmt: skip
+                rows.append(
+                    checked(
+                        {
+                            "experiment": "processes",
+                            "model": "e5-small",
+                            "format": "csv",
+                            "pairs": args.process_pairs,
+                            "processes": processes,
+                            **row,
+                        }
+                    )
+                )
                 results[processes] = outputs(out)
             rows[-1]["identical"] = results[1] == results[2]
             rows[-1]["speedup"] = rows[-1]["pairs_per_s"] / rows[-2]["pairs_per_s"]
@@ -198,18 +240,43 @@ def main() -> None:
             flags = predict_flags(models["smoke"], source, out, args.chunk_size)
             killed = run(flags, kill_after=chunks // 2)
             progress = json.loads((out / "submission.csv.progress.json").read_text(encoding="utf-8"))
-            resumed = checked({"experiment": "resume", "model": "smoke", "format": "csv",  # pairs: the rest only
-                               "pairs": args.small - progress["rows_done"], "processes": 1,
-                               **run([*flags, "--resume"])})  # fmt: skip
-            resumed.update(killed_after_rows=progress["rows_done"], killed_run_wall_s=killed["wall_s"],
-                           killed_returncode=killed["returncode"])  # fmt: skip
+            resumed = checked(
+                {
+                    "experiment": "resume",
+                    "model": "smoke",
+                    "format": "csv",  # pairs: the rest only
+                    "pairs": args.small - progress["rows_done"],
+                    "processes": 1,
+                    **run([*flags, "--resume"]),
+                }
+            )
+            resumed.update(
+                killed_after_rows=progress["rows_done"],
+                killed_run_wall_s=killed["wall_s"],
+                killed_returncode=killed["returncode"],
+            )
             if "csv" in small_outputs:
                 resumed["identical"] = outputs(out) == small_outputs["csv"]
             rows.append(resumed)
 
     print()
-    columns = ["experiment", "model", "format", "pairs", "processes", "file_mb", "wall_s", "main_s", "pairs_per_s",
-               "peak_rss_mb", "end_rss_mb", "rss_vs_small", "speedup", "identical", "killed_after_rows"]  # fmt: skip
+    columns = [
+        "experiment",
+        "model",
+        "format",
+        "pairs",
+        "processes",
+        "file_mb",
+        "wall_s",
+        "main_s",
+        "pairs_per_s",
+        "peak_rss_mb",
+        "end_rss_mb",
+        "rss_vs_small",
+        "speedup",
+        "identical",
+        "killed_after_rows",
+    ]
     print_table(rows, columns)
     save("batch_predict", {"chunk_size": args.chunk_size, "rows": rows})
 

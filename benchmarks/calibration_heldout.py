@@ -70,8 +70,12 @@ def main() -> None:
         pooled_raw.append(logits[test])
         pooled_cal.append(logits[test] / t)
         pooled_labels.append(labels[test])
-    cross = row("validation, 2-fold cross-fit (T fitted on the other half)", np.concatenate(pooled_raw),
-                np.concatenate(pooled_labels), 1.0)  # fmt: skip
+    cross = row(
+        "validation, 2-fold cross-fit (T fitted on the other half)",
+        np.concatenate(pooled_raw),
+        np.concatenate(pooled_labels),
+        1.0,
+    )
     cross_cal = calibration_metrics(np.concatenate(pooled_cal), np.concatenate(pooled_labels))
     cross.update({f"{k}_calibrated": v for k, v in cross_cal.items()}, T=float(np.mean(fold_t)))
     rows.append(cross)
@@ -80,11 +84,27 @@ def main() -> None:
         table = table.sample(n=min(args.rows, len(table)), random_state=args.seed)
         gold = np.array([LABEL_NAMES[v.strip().lower()] for v in table["label"]])
         name = Path(path).name.split(".")[0]
-        rows.append(row(f"{name} ({table['lang_abv'].iloc[0]}, never seen)", raw_logits(
-            table["premise"].tolist(), table["hypothesis"].tolist()), gold, temperature))  # fmt: skip
+        rows.append(
+            row(
+                f"{name} ({table['lang_abv'].iloc[0]}, never seen)",
+                raw_logits(table["premise"].tolist(), table["hypothesis"].tolist()),
+                gold,
+                temperature,
+            )
+        )
 
-    columns = ["data", "pairs", "accuracy", "T", "ece_raw", "ece_calibrated", "nll_raw", "nll_calibrated",
-               "brier_raw", "brier_calibrated"]  # fmt: skip
+    columns = [
+        "data",
+        "pairs",
+        "accuracy",
+        "T",
+        "ece_raw",
+        "ece_calibrated",
+        "nll_raw",
+        "nll_calibrated",
+        "brier_raw",
+        "brier_calibrated",
+    ]
     print_table(rows, columns)
     save("calibration_heldout", {"model": str(folder), "fold_temperatures": fold_t, "rows": rows})
 

@@ -100,8 +100,10 @@ def main() -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL)
     args = parser.parse_args()
     result = measure(args.model)
-    print(f"{result['pairs']} pairs, {result['mean_tokens']:.1f} tokens on average, "
-          f"{result['gflops_per_pair']:.2f} GFLOP per pair\n")  # fmt: skip
+    print(
+        f"{result['pairs']} pairs, {result['mean_tokens']:.1f} tokens on average, "
+        f"{result['gflops_per_pair']:.2f} GFLOP per pair\n"
+    )
     print_table(result["rows"], ["precision", "matmul_gflops", "ceiling_pairs_per_s"])
     save("ceiling", result)
 

@@ -53,8 +53,16 @@ def build(validation, seed: int) -> list[dict]:
         joiner = "" if lang == "zh" else " "
         document = joiner.join(parts)
         start = len(joiner.join(parts[:position])) + (len(joiner) if position else 0)
-        docs.append({"document": document, "hypothesis": hypothesis, "label": int(label), "language": lang,
-                     "position": position, "hidden": (start, start + len(parts[position]))})  # fmt: skip
+        docs.append(
+            {
+                "document": document,
+                "hypothesis": hypothesis,
+                "label": int(label),
+                "language": lang,
+                "position": position,
+                "hidden": (start, start + len(parts[position])),
+            }
+        )
     return docs
 
 
@@ -102,16 +110,20 @@ def main() -> None:
         validation = validation.select(range(args.limit))
     docs = build(validation, args.seed)
     gold = [d["label"] for d in docs]
-    print(f"{len(docs)} documents of {OTHERS + 1} premises; model {folder} ({predictor.precision}, "
-          f"{predictor.max_length} tokens)")  # fmt: skip
+    print(
+        f"{len(docs)} documents of {OTHERS + 1} premises; model {folder} ({predictor.precision}, "
+        f"{predictor.max_length} tokens)"
+    )
 
     plain = predictor.predict_proba(validation["premise"], validation["hypothesis"]).argmax(axis=1).tolist()
     start = time.perf_counter()
     truncated = predictor.predict_proba([d["document"] for d in docs], [d["hypothesis"] for d in docs])
     truncated_s = (time.perf_counter() - start) / len(docs)
     truncated = truncated.argmax(axis=1).tolist()
-    cut = sum(total > read for read, total in predictor.token_counts([d["document"] for d in docs],
-                                                                       [d["hypothesis"] for d in docs]))  # fmt: skip
+    cut = sum(
+        total > read
+        for read, total in predictor.token_counts([d["document"] for d in docs], [d["hypothesis"] for d in docs])
+    )
 
     detector = get_detector()
     languages = detector.detect_many([d["document"] for d in docs])
@@ -147,11 +159,14 @@ def main() -> None:
         name = f"(c) document mode, {split}"
         methods[name] = [LABELS.index(r.label) for r in results]
         found = [
-            (r.claims[0].evidence is not None
-             and r.claims[0].evidence.start < d["hidden"][1] and d["hidden"][0] < r.claims[0].evidence.end)
+            (
+                r.claims[0].evidence is not None
+                and r.claims[0].evidence.start < d["hidden"][1]
+                and d["hidden"][0] < r.claims[0].evidence.end
+            )
             for r, d in zip(results, docs, strict=True)
             if LABELS[d["label"]] != "neutral" and r.label == LABELS[d["label"]]
-        ]  # fmt: skip
+        ]
         extra[name] = {
             "seconds_per_document": seconds,
             "windows_per_document": float(np.mean([r.windows for r in results])),
@@ -167,13 +182,25 @@ def main() -> None:
             row[f"pos{position}"] = accuracy(predicted, docs, lambda _, d, p=position: d["position"] == p)
         row.update(extra.get(name, {}))
         rows.append(row)
-    print_table(rows, ["method", "accuracy", "odd_rows", *[f"pos{p}" for p in range(OTHERS + 1)],
-                       "seconds_per_document", "windows_per_document", "evidence_is_hidden_premise"])  # fmt: skip
+    print_table(
+        rows,
+        [
+            "method",
+            "accuracy",
+            "odd_rows",
+            *[f"pos{p}" for p in range(OTHERS + 1)],
+            "seconds_per_document",
+            "windows_per_document",
+            "evidence_is_hidden_premise",
+        ],
+    )
     print("\nthe threshold rule on the same windows (accuracy on all documents by T; odd rows at the T best on even):")
     for split, sweep in sweeps.items():
-        print(f"  {split}: T={sweep['tuned_on_even_rows']}, odd rows {sweep['odd_rows_at_tuned']:.3f} (the module's "
-              f"rule {sweep['odd_rows_module_rule']:.3f}); " + ", ".join(
-                  f"{t}: {a:.3f}" for t, a in sweep["accuracy_by_threshold"].items()))  # fmt: skip
+        print(
+            f"  {split}: T={sweep['tuned_on_even_rows']}, odd rows {sweep['odd_rows_at_tuned']:.3f} (the module's "
+            f"rule {sweep['odd_rows_module_rule']:.3f}); "
+            + ", ".join(f"{t}: {a:.3f}" for t, a in sweep["accuracy_by_threshold"].items())
+        )
     per_language, keys = [], ["plain", "cut", *[f"{s}/{m or 'fit'}" for s, m in SETTINGS]]
     for lang in sorted({d["language"] for d in docs}):
         row = {"language": lang, "documents": sum(d["language"] == lang for d in docs)}
@@ -183,8 +210,10 @@ def main() -> None:
     print()
     print_table(per_language, ["language", "documents", *keys])
     print("  columns: " + "; ".join(f"{k} {name}" for k, name in zip(keys, methods, strict=True)))
-    save("documents", {"model": str(folder), "documents": len(docs), "methods": rows,
-                       "sweeps": sweeps, "per_language": per_language})  # fmt: skip
+    save(
+        "documents",
+        {"model": str(folder), "documents": len(docs), "methods": rows, "sweeps": sweeps, "per_language": per_language},
+    )
 
 
 if __name__ == "__main__":

@@ -33,14 +33,22 @@ XNLI_ROWS = 392_702
 XNLI_LANGUAGES = ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh")
 # letters each language's words are drawn from: its script, so the bytes per character are as in XNLI
 SCRIPTS = {
-    "ar": "ابتثجحخدذرزسشصضطظعغفقكلمنهوي", "ur": "ابپتٹثجچحخدڈذرڑزژسشصضطظعغفقکگلمنوہھءیے",
-    "bg": "абвгдежзийклмнопрстуфхцчшщъьюя", "ru": "абвгдежзийклмнопрстуфхцчшщъыьэюя",
-    "el": "αβγδεζηθικλμνξοπρστυφχψω", "hi": "कखगघचछजझटठडढणतथदधनपफबभमयरलवशषसह",
-    "th": "กขคงจฉชซญดตถทธนบปผพฟภมยรลวศษสหอฮ", "zh": "的一是不了人我在有他这中大来上国个到说们为子和你地出道也时年",
-    "de": "abcdefghijklmnopqrstuvwxyzäöüß", "fr": "abcdefghijklmnopqrstuvwxyzéèàç",
-    "es": "abcdefghijklmnopqrstuvwxyzñáé", "tr": "abcçdefgğhıijklmnoöprsştuüvyz",
-    "vi": "abcdđeghiklmnopqrstuvxyăâêôơư", "en": "abcdefghijklmnopqrstuvwxyz", "sw": "abcdefghijklmnoprstuvwyz",
-}  # fmt: skip
+    "ar": "ابتثجحخدذرزسشصضطظعغفقكلمنهوي",
+    "ur": "ابپتٹثجچحخدڈذرڑزژسشصضطظعغفقکگلمنوہھءیے",
+    "bg": "абвгдежзийклмнопрстуфхцчшщъьюя",
+    "ru": "абвгдежзийклмнопрстуфхцчшщъыьэюя",
+    "el": "αβγδεζηθικλμνξοπρστυφχψω",
+    "hi": "कखगघचछजझटठडढणतथदधनपफबभमयरलवशषसह",
+    "th": "กขคงจฉชซญดตถทธนบปผพฟภมยรลวศษสหอฮ",
+    "zh": "的一是不了人我在有他这中大来上国个到说们为子和你地出道也时年",
+    "de": "abcdefghijklmnopqrstuvwxyzäöüß",
+    "fr": "abcdefghijklmnopqrstuvwxyzéèàç",
+    "es": "abcdefghijklmnopqrstuvwxyzñáé",
+    "tr": "abcçdefgğhıijklmnoöprsştuüvyz",
+    "vi": "abcdđeghiklmnopqrstuvxyăâêôơư",
+    "en": "abcdefghijklmnopqrstuvwxyz",
+    "sw": "abcdefghijklmnoprstuvwyz",
+}
 # words per sentence in MultiNLI (premises ~22, hypotheses ~11); Chinese is written without spaces
 PREMISE_WORDS, HYPOTHESIS_WORDS = (22, 10), (11, 4)
 
@@ -90,10 +98,25 @@ def recipe_flags(standin: Path, output_dir: Path, *extra: str) -> list[str]:
     """The GPU recipe with the tiny model, the sample competition data and the stand-in in place of the Hub."""
     sample = ROOT / "data" / "sample"
     return [
-        str(RECIPE), "--model_name_or_path", "tiny-xlmr", "--train_file", str(sample / "train.csv"),
-        "--test_file", str(sample / "test.csv"), "--extra_data", f"{standin},license=cc-by-nc-4.0,versions_per_item=2",
-        "--output_dir", str(output_dir), "--bf16", "false", "--use_cpu", "true", "--report_to", "none", *extra,
-    ]  # fmt: skip
+        str(RECIPE),
+        "--model_name_or_path",
+        "tiny-xlmr",
+        "--train_file",
+        str(sample / "train.csv"),
+        "--test_file",
+        str(sample / "test.csv"),
+        "--extra_data",
+        f"{standin},license=cc-by-nc-4.0,versions_per_item=2",
+        "--output_dir",
+        str(output_dir),
+        "--bf16",
+        "false",
+        "--use_cpu",
+        "true",
+        "--report_to",
+        "none",
+        *extra,
+    ]
 
 
 def data_stage(flags: list[str], report: Path) -> None:
@@ -135,8 +158,10 @@ def launch(processes: int, command: list[str], env: dict | None = None) -> float
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "accelerate.commands.launch", *multi, "--num_processes", str(processes), *command],
-        check=True, env=env, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
     return time.perf_counter() - start
 
 
@@ -179,13 +204,26 @@ def main() -> None:
     print(f"smoke run of {RECIPE.name} with --max_steps 2: {smoke_s:.0f} s", flush=True)
 
     print()
-    columns = ["case", "processes", "rank", "extra_rows", "extra_data_s", "extra_data_peak_rss_mb", "data_stage_s",
-               "imports_rss_mb", "peak_rss_mb", "data_rss_mb", "wall_s"]  # fmt: skip
+    columns = [
+        "case",
+        "processes",
+        "rank",
+        "extra_rows",
+        "extra_data_s",
+        "extra_data_peak_rss_mb",
+        "data_stage_s",
+        "imports_rss_mb",
+        "peak_rss_mb",
+        "data_rss_mb",
+        "wall_s",
+    ]
     print_table(rows, columns)
     name = args.name or ("extra_data_scale" if args.rows == XNLI_ROWS else f"extra_data_scale_{args.rows}")
     goal = "full size: peak RSS <= 3000 MB per process, rank 1 adding <= 500 MB, smoke run < 300 s"
-    save(name, {"goal": goal, "items": args.rows, "recipe": str(RECIPE.relative_to(ROOT)), "rows": rows,
-                "smoke_run": smoke})  # fmt: skip
+    save(
+        name,
+        {"goal": goal, "items": args.rows, "recipe": str(RECIPE.relative_to(ROOT)), "rows": rows, "smoke_run": smoke},
+    )
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
 

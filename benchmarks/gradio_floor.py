@@ -32,8 +32,9 @@ def main(requests: int = 100) -> None:
 
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    server = subprocess.Popen([sys.executable, "-c", APP, str(port)], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-c", APP, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         wait_until_up(url, server)
         client = Client(url, verbose=False, analytics_enabled=False)
@@ -55,10 +56,20 @@ def main(requests: int = 100) -> None:
         server.wait(timeout=30)
     median_ms = 1000 * statistics.median(latencies)
     print(f"gradio_client round trip to an event that does nothing: median {median_ms:.1f} ms over {requests}")
-    print(f"no-op app throughput: 1 client {sequential_rps:.1f} req/s, 16 clients {concurrent_rps:.1f} req/s "
-          f"({concurrent_rps / sequential_rps:.2f}x)")  # fmt: skip
-    save("gradio_floor", {"requests": requests, "median_ms": median_ms, "sequential_rps": sequential_rps,
-                          "concurrent_16_rps": concurrent_rps, "ratio": concurrent_rps / sequential_rps})  # fmt: skip
+    print(
+        f"no-op app throughput: 1 client {sequential_rps:.1f} req/s, 16 clients {concurrent_rps:.1f} req/s "
+        f"({concurrent_rps / sequential_rps:.2f}x)"
+    )
+    save(
+        "gradio_floor",
+        {
+            "requests": requests,
+            "median_ms": median_ms,
+            "sequential_rps": sequential_rps,
+            "concurrent_16_rps": concurrent_rps,
+            "ratio": concurrent_rps / sequential_rps,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -76,8 +76,13 @@ def start_app(
 
 def percentiles(seconds: list[float]) -> dict:
     ms = np.array(seconds) * 1000
-    return {"n": len(ms), "p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95)),
-            "max_ms": float(ms.max()), "all_ms": ms.tolist()}  # fmt: skip
+    return {
+        "n": len(ms),
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p95_ms": float(np.percentile(ms, 95)),
+        "max_ms": float(ms.max()),
+        "all_ms": ms.tolist(),
+    }
 
 
 def process_cpu_s(pid: int) -> float:
@@ -99,8 +104,10 @@ def idle_latency(url: str, requests: int, app_pid: int) -> dict:
         start = time.perf_counter()
         client.predict(*PAIRS[k % len(PAIRS)], api_name="/predict")
         times.append(time.perf_counter() - start)
-    cpu = {"app_cpu_ms_per_request": (process_cpu_s(app_pid) - app_cpu) / requests * 1000,
-           "client_cpu_ms_per_request": (own_cpu_s() - client_cpu) / requests * 1000}  # fmt: skip
+    cpu = {
+        "app_cpu_ms_per_request": (process_cpu_s(app_pid) - app_cpu) / requests * 1000,
+        "client_cpu_ms_per_request": (own_cpu_s() - client_cpu) / requests * 1000,
+    }
     return {k: v for k, v in percentiles(times).items() if k != "all_ms"} | cpu
 
 
@@ -137,8 +144,17 @@ def run_file(url: str, csv: Path, pace: float | None) -> tuple[float, dict | Non
     return seconds, percentiles(times) if times else None
 
 
-def measure(name: str, model: str, src: Path | None, chunk: int | None, csv: Path, requests: int, pace: float,
-            repeats: int, engine: str | None = None) -> dict:  # fmt: skip
+def measure(
+    name: str,
+    model: str,
+    src: Path | None,
+    chunk: int | None,
+    csv: Path,
+    requests: int,
+    pace: float,
+    repeats: int,
+    engine: str | None = None,
+) -> dict:
     print(f"{name}: starting the app", flush=True)
     app, url = start_app(model, src, chunk, engine)
     alone, loaded, during = [], [], []
@@ -201,8 +217,17 @@ def main() -> None:
             name = f"scheduler, chunk {chunk}" + (f", engine {engine}" if engine else "")
             rows.append(measure(name, args.model, None, chunk, *common, engine=engine))
     print()
-    columns = ["app", "idle_p95_ms", "app_cpu_ms_per_request", "client_cpu_ms_per_request", "during_p95_ms",
-               "p95_goal_ms", "file_alone_s", "file_loaded_s", "file_slowdown"]  # fmt: skip
+    columns = [
+        "app",
+        "idle_p95_ms",
+        "app_cpu_ms_per_request",
+        "client_cpu_ms_per_request",
+        "during_p95_ms",
+        "p95_goal_ms",
+        "file_alone_s",
+        "file_loaded_s",
+        "file_slowdown",
+    ]
     print_table(rows, columns)
     for row in rows:
         each = ", ".join(f"{r:.3f}" for r in row["file_slowdown_each"])

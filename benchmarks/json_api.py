@@ -60,9 +60,9 @@ def latency(url: str, pairs: list[tuple[str, str]], requests: int) -> list[dict]
     client = Client(url, verbose=False, analytics_enabled=False)
     with httpx.Client(base_url=url, timeout=120) as http:
         calls = {
-            "POST /api/v1/nli": lambda p, h: http.post("/api/v1/nli", json={"premise": p, "hypothesis": h})
-            .raise_for_status()
-            .json(),
+            "POST /api/v1/nli": lambda p, h: (
+                http.post("/api/v1/nli", json={"premise": p, "hypothesis": h}).raise_for_status().json()
+            ),
             "/gradio_api/call/predict + stream": lambda p, h: gradio_http(http, p, h),
             "gradio_client /predict": lambda p, h: client.predict(p, h, api_name="/predict"),
         }
@@ -78,10 +78,15 @@ def latency(url: str, pairs: list[tuple[str, str]], requests: int) -> list[dict]
                 seconds[name].append(time.perf_counter() - start)
     base = percentile(seconds["POST /api/v1/nli"], 0.5)
     return [
-        {"path": name, "requests": len(values), "p50_ms": 1000 * percentile(values, 0.5),
-         "p95_ms": 1000 * percentile(values, 0.95), "p50_vs_json": percentile(values, 0.5) / base}
+        {
+            "path": name,
+            "requests": len(values),
+            "p50_ms": 1000 * percentile(values, 0.5),
+            "p95_ms": 1000 * percentile(values, 0.95),
+            "p50_vs_json": percentile(values, 0.5) / base,
+        }
         for name, values in seconds.items()
-    ]  # fmt: skip
+    ]
 
 
 KINDS = ("json", "gradio_client", "mcp")
@@ -139,9 +144,17 @@ def burst(url: str, db: Path, pairs: list[tuple[str, str]], clients: int, calls:
     after = recorded(db)
     gained = {endpoint: after.get(endpoint, 0) - before.get(endpoint, 0) for endpoint in set(ENDPOINT.values())}
     expected = {endpoint: sum(done[k] for k in KINDS if ENDPOINT[k] == endpoint) for endpoint in gained}
-    return {"clients": clients, "calls_per_client": calls, "seconds": seconds, "succeeded": done,
-            "errors": len(errors), "first_errors": errors[:5], "recorded": gained, "expected": expected,
-            "recorded_once": gained == expected}  # fmt: skip
+    return {
+        "clients": clients,
+        "calls_per_client": calls,
+        "seconds": seconds,
+        "succeeded": done,
+        "errors": len(errors),
+        "first_errors": errors[:5],
+        "recorded": gained,
+        "expected": expected,
+        "recorded_once": gained == expected,
+    }
 
 
 def main() -> None:
@@ -157,11 +170,23 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}/"
     db = Path(tempfile.mkdtemp(prefix="json-api-bench-")) / "monitoring.sqlite"
     server = subprocess.Popen(
-        [sys.executable, "app.py", "--model", args.model, "--host", "127.0.0.1", "--port", str(port),
-         "--monitor_db", str(db)],
-        cwd=ROOT, env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "app.py",
+            "--model",
+            args.model,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--monitor_db",
+            str(db),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_until_up(url, server)
         rows = latency(url, pairs, args.requests)

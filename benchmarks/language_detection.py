@@ -243,8 +243,12 @@ def load_texts(limit: int | None) -> dict:
     texts = list(val["premise"]) + list(val["hypothesis"])
     gold = list(val["lang_abv"]) * 2
     test_texts, test_gold = list(test["premise"]), list(test["lang_abv"])
-    return {"texts": texts[:limit], "gold": gold[:limit], "test_texts": test_texts[:limit],
-            "test_gold": test_gold[:limit]}  # fmt: skip
+    return {
+        "texts": texts[:limit],
+        "gold": gold[:limit],
+        "test_texts": test_texts[:limit],
+        "test_gold": test_gold[:limit],
+    }
 
 
 def main() -> None:
@@ -269,8 +273,9 @@ def main() -> None:
             if importlib.util.find_spec(MODULES.get(package, package)) is None:
                 print(f"{name}: skipped, `{package}` is not installed (pip install {package})", flush=True)
                 continue
-            child = subprocess.run([sys.executable, __file__, "--child", name, str(data_file)],
-                                   capture_output=True, text=True)  # fmt: skip
+            child = subprocess.run(
+                [sys.executable, __file__, "--child", name, str(data_file)], capture_output=True, text=True
+            )
             if child.returncode != 0:
                 print(f"{name}: failed\n{child.stderr[-2000:]}", flush=True)
                 continue
@@ -278,8 +283,22 @@ def main() -> None:
             print(f"{name}: accuracy {rows[-1]['accuracy']:.4f}, {rows[-1]['ms_median']:.3f} ms", flush=True)
 
     print()
-    columns = ["candidate", "package", "accuracy", "other_language", "undetected", "ms_median", "ms_p95",
-               "load_s", "first_call_ms", "mb", "end_mb", "test_s", "test_accuracy", "cached_ms_median"]  # fmt: skip
+    columns = [
+        "candidate",
+        "package",
+        "accuracy",
+        "other_language",
+        "undetected",
+        "ms_median",
+        "ms_p95",
+        "load_s",
+        "first_call_ms",
+        "mb",
+        "end_mb",
+        "test_s",
+        "test_accuracy",
+        "cached_ms_median",
+    ]
     print_table(rows, columns)
     print("\naccuracy per language")
     languages = sorted({lang for row in rows for lang in row["per_language"]})
@@ -289,8 +308,15 @@ def main() -> None:
     for row in rows:
         print(f"{row['candidate']}: " + ", ".join(f"{k} {v}" for k, v in row["mistakes"].items()))
     if args.limit is None:
-        save("language_detection", {"validation_texts": len(data["texts"]), "test_texts": len(data["test_texts"]),
-                                    "warmup_calls": WARMUP, "rows": rows})  # fmt: skip
+        save(
+            "language_detection",
+            {
+                "validation_texts": len(data["texts"]),
+                "test_texts": len(data["test_texts"]),
+                "warmup_calls": WARMUP,
+                "rows": rows,
+            },
+        )
 
 
 if __name__ == "__main__":

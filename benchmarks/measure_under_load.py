@@ -114,8 +114,12 @@ def stats(seconds: list[float]) -> dict:
     if not seconds:
         return {"n": 0, "p50_ms": None, "p95_ms": None, "max_ms": None}
     ms = np.array(seconds) * 1000
-    return {"n": len(ms), "p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95)),
-            "max_ms": float(ms.max())}  # fmt: skip
+    return {
+        "n": len(ms),
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p95_ms": float(np.percentile(ms, 95)),
+        "max_ms": float(ms.max()),
+    }
 
 
 def idle(url: str, requests: int, chunk_size: int) -> tuple[dict, dict]:
@@ -227,8 +231,19 @@ def main() -> None:
     met = during is not None and during <= goal_ms
     verdict = "met" if met else "NOT met"
     print(f"\nwhile counted: p95 {during} ms; goal idle p95 + one chunk = {goal_ms:.0f} ms: {verdict}")
-    save(args.name, {"model": args.model, "rows": args.rows, "source": source.name, "pace_s": args.pace,
-                     "phases": phases, "goal_ms": goal_ms, "goal_met": met, "latency": rows})  # fmt: skip
+    save(
+        args.name,
+        {
+            "model": args.model,
+            "rows": args.rows,
+            "source": source.name,
+            "pace_s": args.pace,
+            "phases": phases,
+            "goal_ms": goal_ms,
+            "goal_met": met,
+            "latency": rows,
+        },
+    )
 
 
 if __name__ == "__main__":

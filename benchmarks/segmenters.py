@@ -111,8 +111,13 @@ def score(segmenter: Segmenter, docs: list[tuple[str, set[int]]], language: str)
     precision, recall = right / max(found, 1), right / max(gold, 1)
     f1 = 2 * precision * recall / max(precision + recall, 1e-9)
     chars = sum(len(text) for text, _ in docs)
-    return {"precision": precision, "recall": recall, "f1": f1, "exact": exact / len(docs),
-            "chars_per_s": chars / seconds}  # fmt: skip
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "exact": exact / len(docs),
+        "chars_per_s": chars / seconds,
+    }
 
 
 def main() -> None:
@@ -138,13 +143,17 @@ def main() -> None:
         worst_language = next(r["language"] for r in rows if r["segmenter"] == name and r["f1"] == worst["f1"])
         summary.append({"segmenter": name, **mean, "worst_f1": worst["f1"], "worst_language": worst_language})
     columns = ["precision", "recall", "f1", "exact", "chars_per_s"]
-    print(f"documents of {args.sentences_per_document} SIB-200 sentences, {len(rows) // len(args.segmenters)} "
-          "languages; mean over languages\n")  # fmt: skip
+    print(
+        f"documents of {args.sentences_per_document} SIB-200 sentences, {len(rows) // len(args.segmenters)} "
+        "languages; mean over languages\n"
+    )
     print_table(summary, ["segmenter", *columns, "worst_f1", "worst_language"])
     print("\nF1 per language\n")
     wide = pd.DataFrame(rows).pivot(index="language", columns="segmenter", values="f1")[args.segmenters]
-    print_table([{"language": lang, **row} for lang, row in wide.round(3).to_dict("index").items()],
-                ["language", *args.segmenters])  # fmt: skip
+    print_table(
+        [{"language": lang, **row} for lang, row in wide.round(3).to_dict("index").items()],
+        ["language", *args.segmenters],
+    )
     save("segmenters", {"sentences_per_document": args.sentences_per_document, "summary": summary, "rows": rows})
 
 

@@ -89,10 +89,22 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}/"
     db = Path(tempfile.mkdtemp()) / "monitoring.sqlite"
     server = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py"), "--model", args.model, "--host", "127.0.0.1", "--port", str(port),
-         "--monitor_db", str(db)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"},
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(ROOT / "app.py"),
+            "--model",
+            args.model,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--monitor_db",
+            str(db),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"},
+    )
     try:
         wait_until_up(url, server)
         client = Client(url, verbose=False, analytics_enabled=False)
@@ -111,8 +123,12 @@ def main() -> None:
         shares = [pairs[i :: args.clients] for i in range(args.clients)]
         start = time.perf_counter()
         with ThreadPoolExecutor(args.clients) as pool:
-            list(pool.map(lambda job: timed(lambda p, h: job[0].predict(p, h, api_name="/predict"), job[1]),
-                          zip(clients, shares, strict=True)))  # fmt: skip
+            list(
+                pool.map(
+                    lambda job: timed(lambda p, h: job[0].predict(p, h, api_name="/predict"), job[1]),
+                    zip(clients, shares, strict=True),
+                )
+            )
         concurrent_s = time.perf_counter() - start
         server_rss_mb = rss_mb(server.pid)
     finally:
@@ -122,24 +138,41 @@ def main() -> None:
     ms = lambda xs, q: 1000 * percentile(xs, q)  # noqa: E731
     latency_rows = [
         {"path": "predictor call", "requests": len(direct), "p50_ms": ms(direct, 0.5), "p95_ms": ms(direct, 0.95)},
-        {"path": "app via gradio_client", "requests": len(through_app), "p50_ms": ms(through_app, 0.5),
-         "p95_ms": ms(through_app, 0.95)},
-    ]  # fmt: skip
+        {
+            "path": "app via gradio_client",
+            "requests": len(through_app),
+            "p50_ms": ms(through_app, 0.5),
+            "p95_ms": ms(through_app, 0.95),
+        },
+    ]
     overhead_ms = 1000 * (statistics.median(through_app) - statistics.median(direct))
     throughput_rows = [
         {"clients": 1, "requests": len(pairs), "seconds": sequential_s, "requests_per_s": len(pairs) / sequential_s},
-        {"clients": args.clients, "requests": len(pairs), "seconds": concurrent_s,
-         "requests_per_s": len(pairs) / concurrent_s},
-    ]  # fmt: skip
+        {
+            "clients": args.clients,
+            "requests": len(pairs),
+            "seconds": concurrent_s,
+            "requests_per_s": len(pairs) / concurrent_s,
+        },
+    ]
     ratio = throughput_rows[1]["requests_per_s"] / throughput_rows[0]["requests_per_s"]
     print_table(latency_rows, ["path", "requests", "p50_ms", "p95_ms"])
     print(f"\napp overhead at the median: {overhead_ms:.1f} ms (goal < 30 ms)\n")
     print_table(throughput_rows, ["clients", "requests", "seconds", "requests_per_s"])
     print(f"\nconcurrent / sequential throughput: {ratio:.2f}x (goal >= 3x)")
     print(f"app process peak RSS {server_rss_mb:.0f} MB")
-    save("serving", {"model": args.model, "precision": predictor.precision, "latency": latency_rows,
-                     "overhead_ms": overhead_ms, "throughput": throughput_rows, "throughput_ratio": ratio,
-                     "app_peak_rss_mb": server_rss_mb})  # fmt: skip
+    save(
+        "serving",
+        {
+            "model": args.model,
+            "precision": predictor.precision,
+            "latency": latency_rows,
+            "overhead_ms": overhead_ms,
+            "throughput": throughput_rows,
+            "throughput_ratio": ratio,
+            "app_peak_rss_mb": server_rss_mb,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -84,8 +84,18 @@ def wall(command: list[str], env: dict[str, str], cwd: Path) -> float:
 
 
 def cli(model: str, source: Path, out: Path, *flags: str) -> list[str]:
-    return [sys.executable, "-m", "contradiction.predict", "--model", model, "--input", str(source),
-            "--output", str(out / "submission.csv"), *flags]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "contradiction.predict",
+        "--model",
+        model,
+        "--input",
+        str(source),
+        "--output",
+        str(out / "submission.csv"),
+        *flags,
+    ]
 
 
 # --- tokenizer: the same ids, and the load times
@@ -121,8 +131,10 @@ def tokenizer_experiment(model: str, loads: int) -> dict:
         result["splits"][name] = row
         print(f"tokenizer {name}: {row}", flush=True)
     result["identical"] = all(r["identical_256"] and r["identical_64"] for r in result["splits"].values())
-    for label, load in (("auto_load_s", lambda: AutoTokenizer.from_pretrained(model)),
-                        ("direct_load_s", lambda: PairTokenizer.from_folder(Path(model)))):  # fmt: skip
+    for label, load in (
+        ("auto_load_s", lambda: AutoTokenizer.from_pretrained(model)),
+        ("direct_load_s", lambda: PairTokenizer.from_folder(Path(model))),
+    ):
         times = []
         for _ in range(loads):
             start = time.perf_counter()
@@ -250,8 +262,10 @@ def breakdown_child(argv: list[str]) -> None:
 
     sys.argv = ["contradiction.predict", *argv]
     timed("main", runpy.run_module)("contradiction.predict", run_name="__main__", alter_sys=True)
-    phases = {key: clock.get(key, 0.0) for key in ("imports", "read and check the input", "weights", "predict",
-                                                    "write the outputs")}  # fmt: skip
+    phases = {
+        key: clock.get(key, 0.0)
+        for key in ("imports", "read and check the input", "weights", "predict", "write the outputs")
+    }
     phases["config, tokenizer, checks"] = clock["config, tokenizer, checks"] - clock["weights"]
     phases["other"] = clock["main"] - sum(v for k, v in phases.items() if k != "imports")
     top = sorted(packages.items(), key=lambda item: -item[1])[:8]
@@ -390,9 +404,12 @@ def main() -> None:
 
     def measured(experiment: str, trees_used: dict[str, Path], run) -> None:
         first = len(OTHER_CPU)
-        results[experiment] = {**run(), "trees": {name: str(tree) for name, tree in trees_used.items()},
-                               "measured": time.strftime("%Y-%m-%d %H:%M"),
-                               "other_cpu_s_max": max(OTHER_CPU[first:], default=0.0)}  # fmt: skip
+        results[experiment] = {
+            **run(),
+            "trees": {name: str(tree) for name, tree in trees_used.items()},
+            "measured": time.strftime("%Y-%m-%d %H:%M"),
+            "other_cpu_s_max": max(OTHER_CPU[first:], default=0.0),
+        }
 
     with tempfile.TemporaryDirectory(prefix="startup-bench-") as tmp:
         folder = Path(tmp)
@@ -408,9 +425,16 @@ def main() -> None:
                 lambda: full_experiment(args.model, trees, folder, args.skip_pipeline, args.baseline_chunk_size),
             )
         if "app" in args.experiments:
-            measured("app", trees, lambda: {"seconds": {name: [first_answer(args.model, tree)
-                                                               for _ in range(args.app_runs)]
-                                                        for name, tree in trees.items()}})  # fmt: skip
+            measured(
+                "app",
+                trees,
+                lambda: {
+                    "seconds": {
+                        name: [first_answer(args.model, tree) for _ in range(args.app_runs)]
+                        for name, tree in trees.items()
+                    }
+                },
+            )
     report(results)
     save("startup", results)
 
@@ -439,10 +463,16 @@ def report(results: dict) -> None:
     if "full" in results:
         full = results["full"]
         seconds = full["seconds"]
-        rows = [{"what": f"{full['pairs']} pairs: {name}", "seconds": s,
-                 "x_pipeline": seconds["pipeline"] / s if "pipeline" in seconds else None,
-                 "pairs_per_s": full["pairs"] / s, "other_cpu_s": full["other_cpu_s"][name]}
-                for name, s in seconds.items()]  # fmt: skip
+        rows = [
+            {
+                "what": f"{full['pairs']} pairs: {name}",
+                "seconds": s,
+                "x_pipeline": seconds["pipeline"] / s if "pipeline" in seconds else None,
+                "pairs_per_s": full["pairs"] / s,
+                "other_cpu_s": full["other_cpu_s"][name],
+            }
+            for name, s in seconds.items()
+        ]
         print("\nWhole test set, whole process (goal: >= 4x the pipeline, >= 99% same labels)")
         print_table(rows, ["what", "seconds", "pairs_per_s", "x_pipeline", "other_cpu_s"])
         if "label_agreement" in full:
@@ -453,8 +483,10 @@ def report(results: dict) -> None:
             same = full["same_bytes_as_before_at_the_same_settings"]
             print(f"before and {full.get('same_settings_run', 'after')} wrote the same bytes: {same}")
     if "app" in results:
-        rows = [{"tree": name, "median_s": statistics.median(times), "runs": ", ".join(f"{t:.1f}" for t in times)}
-                for name, times in results["app"]["seconds"].items()]  # fmt: skip
+        rows = [
+            {"tree": name, "median_s": statistics.median(times), "runs": ", ".join(f"{t:.1f}" for t in times)}
+            for name, times in results["app"]["seconds"].items()
+        ]
         print("\nApp: from `python app.py` to the first answer of /predict")
         print_table(rows, ["tree", "median_s", "runs"])
     for experiment in EXPERIMENTS:

@@ -43,10 +43,19 @@ def run_mode(mode: str, steps: int, batch_size: int, model: str) -> dict:
     settings = MODES[mode]
     with tempfile.TemporaryDirectory() as out:
         args = TrainingArguments(
-            output_dir=out, max_steps=steps, per_device_train_batch_size=batch_size, learning_rate=5e-5,
-            train_sampling_strategy=settings["train_sampling_strategy"], save_strategy="no", eval_strategy="no",
-            report_to="none", use_cpu=True, logging_steps=max(steps, 1), disable_tqdm=True, seed=42,
-        )  # fmt: skip
+            output_dir=out,
+            max_steps=steps,
+            per_device_train_batch_size=batch_size,
+            learning_rate=5e-5,
+            train_sampling_strategy=settings["train_sampling_strategy"],
+            save_strategy="no",
+            eval_strategy="no",
+            report_to="none",
+            use_cpu=True,
+            logging_steps=max(steps, 1),
+            disable_tqdm=True,
+            seed=42,
+        )
         data_args = DataArguments(train_file="x", max_seq_length=256, pad_to_max_length=settings["pad_to_max_length"])
         splits, _ = prepare(WATSON / "train.csv")
         tokenizer = AutoTokenizer.from_pretrained(model)
@@ -55,9 +64,12 @@ def run_mode(mode: str, steps: int, batch_size: int, model: str) -> dict:
             model, num_labels=3, id2label=ID2LABEL, label2id=LABEL2ID
         )
         trainer = NLITrainer(
-            model=net, args=args, train_dataset=train, processing_class=tokenizer,
+            model=net,
+            args=args,
+            train_dataset=train,
+            processing_class=tokenizer,
             data_collator=DataCollatorWithPadding(tokenizer),
-        )  # fmt: skip
+        )
         start = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - start
@@ -84,10 +96,22 @@ def main() -> None:
     rows = []
     for mode in MODES:
         child = subprocess.run(
-            [sys.executable, __file__, "--mode", mode, "--steps", str(args.steps), "--batch_size",
-             str(args.batch_size), "--model", args.model],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                __file__,
+                "--mode",
+                mode,
+                "--steps",
+                str(args.steps),
+                "--batch_size",
+                str(args.batch_size),
+                "--model",
+                args.model,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         rows.append(json.loads(child.stdout.strip().splitlines()[-1]))
         print(f"{mode}: {rows[-1]['samples_per_s']:.1f} samples/s", flush=True)
     baseline = rows[0]["samples_per_s"]

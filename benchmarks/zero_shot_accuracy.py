@@ -29,31 +29,50 @@ TOPICS = ("science and technology", "travel", "politics", "sports", "health", "e
 NATIVE = {
     "en": ("This text is about {}.", TOPICS),
     "ar": ("هذا النص عن {}.", ("العلوم والتكنولوجيا", "السفر", "السياسة", "الرياضة", "الصحة", "الترفيه", "الجغرافيا")),
-    "bg": ("Този текст е за {}.", ("наука и технологии", "пътуване", "политика", "спорт", "здраве", "развлечения",
-                                  "география")),
-    "de": ("Dieser Text handelt von {}.", ("Wissenschaft und Technik", "Reisen", "Politik", "Sport", "Gesundheit",
-                                           "Unterhaltung", "Geographie")),
-    "el": ("Αυτό το κείμενο αφορά {}.", ("επιστήμη και τεχνολογία", "ταξίδια", "πολιτική", "αθλητισμό", "υγεία",
-                                         "ψυχαγωγία", "γεωγραφία")),
-    "es": ("Este texto trata de {}.", ("ciencia y tecnología", "viajes", "política", "deportes", "salud",
-                                       "entretenimiento", "geografía")),
-    "fr": ("Ce texte parle de {}.", ("science et technologie", "voyages", "politique", "sport", "santé",
-                                     "divertissement", "géographie")),
-    "hi": ("यह पाठ {} के बारे में है।", ("विज्ञान और प्रौद्योगिकी", "यात्रा", "राजनीति", "खेल", "स्वास्थ्य", "मनोरंजन",
-                                      "भूगोल")),
-    "ru": ("Тема этого текста: {}.", ("наука и технологии", "путешествия", "политика", "спорт", "здоровье",
-                                      "развлечения", "география")),
-    "sw": ("Maandishi haya yanahusu {}.", ("sayansi na teknolojia", "usafiri", "siasa", "michezo", "afya", "burudani",
-                                           "jiografia")),
-    "th": ("ข้อความนี้เกี่ยวกับ{}", ("วิทยาศาสตร์และเทคโนโลยี", "การท่องเที่ยว", "การเมือง", "กีฬา", "สุขภาพ",
-                                   "ความบันเทิง", "ภูมิศาสตร์")),
-    "tr": ("Bu metnin konusu: {}.", ("bilim ve teknoloji", "seyahat", "siyaset", "spor", "sağlık", "eğlence",
-                                     "coğrafya")),
+    "bg": (
+        "Този текст е за {}.",
+        ("наука и технологии", "пътуване", "политика", "спорт", "здраве", "развлечения", "география"),
+    ),
+    "de": (
+        "Dieser Text handelt von {}.",
+        ("Wissenschaft und Technik", "Reisen", "Politik", "Sport", "Gesundheit", "Unterhaltung", "Geographie"),
+    ),
+    "el": (
+        "Αυτό το κείμενο αφορά {}.",
+        ("επιστήμη και τεχνολογία", "ταξίδια", "πολιτική", "αθλητισμό", "υγεία", "ψυχαγωγία", "γεωγραφία"),
+    ),
+    "es": (
+        "Este texto trata de {}.",
+        ("ciencia y tecnología", "viajes", "política", "deportes", "salud", "entretenimiento", "geografía"),
+    ),
+    "fr": (
+        "Ce texte parle de {}.",
+        ("science et technologie", "voyages", "politique", "sport", "santé", "divertissement", "géographie"),
+    ),
+    "hi": ("यह पाठ {} के बारे में है।", ("विज्ञान और प्रौद्योगिकी", "यात्रा", "राजनीति", "खेल", "स्वास्थ्य", "मनोरंजन", "भूगोल")),
+    "ru": (
+        "Тема этого текста: {}.",
+        ("наука и технологии", "путешествия", "политика", "спорт", "здоровье", "развлечения", "география"),
+    ),
+    "sw": (
+        "Maandishi haya yanahusu {}.",
+        ("sayansi na teknolojia", "usafiri", "siasa", "michezo", "afya", "burudani", "jiografia"),
+    ),
+    "th": (
+        "ข้อความนี้เกี่ยวกับ{}",
+        ("วิทยาศาสตร์และเทคโนโลยี", "การท่องเที่ยว", "การเมือง", "กีฬา", "สุขภาพ", "ความบันเทิง", "ภูมิศาสตร์"),
+    ),
+    "tr": (
+        "Bu metnin konusu: {}.",
+        ("bilim ve teknoloji", "seyahat", "siyaset", "spor", "sağlık", "eğlence", "coğrafya"),
+    ),
     "ur": ("یہ متن {} کے بارے میں ہے۔", ("سائنس اور ٹیکنالوجی", "سفر", "سیاست", "کھیل", "صحت", "تفریح", "جغرافیہ")),
-    "vi": ("Văn bản này nói về {}.", ("khoa học và công nghệ", "du lịch", "chính trị", "thể thao", "sức khỏe",
-                                      "giải trí", "địa lý")),
+    "vi": (
+        "Văn bản này nói về {}.",
+        ("khoa học và công nghệ", "du lịch", "chính trị", "thể thao", "sức khỏe", "giải trí", "địa lý"),
+    ),
     "zh": ("这段文字是关于{}的。", ("科学技术", "旅行", "政治", "体育", "健康", "娱乐", "地理")),
-}  # fmt: skip
+}
 
 
 def load(per_language: int, seed: int) -> pd.DataFrame:
@@ -104,8 +123,16 @@ def main() -> None:
         for setting, predicted in predictions.items():
             row.update({f"{setting}_{k}": v for k, v in evaluate(gold[idx], predicted[idx]).items()})
         rows.append(row)
-    columns = ["language", "texts", "majority_accuracy", "majority_macro_f1", "english_accuracy",
-               "english_macro_f1", "native_accuracy", "native_macro_f1"]  # fmt: skip
+    columns = [
+        "language",
+        "texts",
+        "majority_accuracy",
+        "majority_macro_f1",
+        "english_accuracy",
+        "english_macro_f1",
+        "native_accuracy",
+        "native_macro_f1",
+    ]
     print_table(rows, columns)
     pairs = len(df) * len(TOPICS)
     for setting, s in seconds.items():

@@ -77,27 +77,44 @@ def main() -> None:
 
     fast, exact = score(logits[True]), score(logits[False])
     error = np.abs(logits[True][:, entailment] - logits[False][:, entailment])
-    rows = [{"re-scored in float32": "none (bfloat16)", "share of pairs": 0.0,
-             "same top label": float((fast.argmax(1) == exact.argmax(1)).mean()),
-             "max score difference": float(np.abs(fast - exact).max())}]  # fmt: skip
+    rows = [
+        {
+            "re-scored in float32": "none (bfloat16)",
+            "share of pairs": 0.0,
+            "same top label": float((fast.argmax(1) == exact.argmax(1)).mean()),
+            "max score difference": float(np.abs(fast - exact).max()),
+        }
+    ]
     for threshold in (0.05, 0.1, 0.15, 0.2, 0.3):
         chosen = (fast >= threshold).reshape(-1)
         mixed = logits[True].copy()
         mixed[chosen] = logits[False][chosen]
         s = score(mixed)
-        rows.append({"re-scored in float32": f"pairs scoring >= {threshold}", "share of pairs": float(chosen.mean()),
-                     "same top label": float((s.argmax(1) == exact.argmax(1)).mean()),
-                     "max score difference": float(np.abs(s - exact).max())})  # fmt: skip
+        rows.append(
+            {
+                "re-scored in float32": f"pairs scoring >= {threshold}",
+                "share of pairs": float(chosen.mean()),
+                "same top label": float((s.argmax(1) == exact.argmax(1)).mean()),
+                "max score difference": float(np.abs(s - exact).max()),
+            }
+        )
     ordered = np.sort(fast, axis=1)
     for margin in (0.02, 0.05, 0.1):
         chosen = ordered[:, -1] - ordered[:, -2] < margin
         s = np.where(chosen[:, None], exact, fast)
-        rows.append({"re-scored in float32": f"texts with a top-2 margin < {margin}", "share of pairs":
-                     float(chosen.mean()), "same top label": float((s.argmax(1) == exact.argmax(1)).mean()),
-                     "max score difference": float(np.abs(s - exact).max())})  # fmt: skip
+        rows.append(
+            {
+                "re-scored in float32": f"texts with a top-2 margin < {margin}",
+                "share of pairs": float(chosen.mean()),
+                "same top label": float((s.argmax(1) == exact.argmax(1)).mean()),
+                "max score difference": float(np.abs(s - exact).max()),
+            }
+        )
     print(f"{len(df)} texts x {n} labels = {len(premises)} pairs; model {args.model}")
-    print(f"forward passes: bfloat16 {seconds[True]:.1f} s, float32 {seconds[False]:.1f} s "
-          f"({seconds[False] / seconds[True]:.2f}x)")  # fmt: skip
+    print(
+        f"forward passes: bfloat16 {seconds[True]:.1f} s, float32 {seconds[False]:.1f} s "
+        f"({seconds[False] / seconds[True]:.2f}x)"
+    )
     p99 = np.percentile(error, 99)
     print(f"entailment logit error of bfloat16: mean {error.mean():.4f}, p99 {p99:.4f}, max {error.max():.4f}\n")
     print_table(rows, ["re-scored in float32", "share of pairs", "same top label", "max score difference"])
@@ -105,9 +122,17 @@ def main() -> None:
     print()
     print_table(products, ["arithmetic", "GFLOP/s"])
     logit_error = {"mean": float(error.mean()), "p99": float(p99), "max": float(error.max())}
-    save("zero_shot_precision", {"model": args.model, "texts": len(df), "rows": rows, "logit_error": logit_error,
-                                 "seconds": {"bfloat16": seconds[True], "float32": seconds[False]},
-                                 "matmul": products})  # fmt: skip
+    save(
+        "zero_shot_precision",
+        {
+            "model": args.model,
+            "texts": len(df),
+            "rows": rows,
+            "logit_error": logit_error,
+            "seconds": {"bfloat16": seconds[True], "float32": seconds[False]},
+            "matmul": products,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -66,17 +66,41 @@ def main() -> None:
         df[["id", "text", "lang_abv"]].to_csv(source, index=False)
         (tmp / "baseline.py").write_text(PIPELINE_SCRIPT)
         reference_out = tmp / "pipeline.json"
-        baseline_s = timed([sys.executable, str(tmp / "baseline.py"), args.model, str(source), str(reference_out),
-                            json.dumps(labels), DEFAULT_TEMPLATE])  # fmt: skip
+        baseline_s = timed(
+            [
+                sys.executable,
+                str(tmp / "baseline.py"),
+                args.model,
+                str(source),
+                str(reference_out),
+                json.dumps(labels),
+                DEFAULT_TEMPLATE,
+            ]
+        )
         reference = np.array(json.loads(reference_out.read_text()))
         rows = [{"run": "transformers pipeline (float32)", "seconds": baseline_s, "ratio": 1.0}]
         for flags, name in (([], "contradiction.classify (fast)"), (["--no_fast"], "contradiction.classify (float32)")):
             if flags and args.fast_only:
                 continue
             out = tmp / f"ours{len(flags)}.csv"
-            seconds = timed([sys.executable, "-m", "contradiction.classify", "--model", args.model,
-                             "--input", str(source), "--text_column", "text", "--labels", *labels,
-                             "--output", str(out), *flags])  # fmt: skip
+            seconds = timed(
+                [
+                    sys.executable,
+                    "-m",
+                    "contradiction.classify",
+                    "--model",
+                    args.model,
+                    "--input",
+                    str(source),
+                    "--text_column",
+                    "text",
+                    "--labels",
+                    *labels,
+                    "--output",
+                    str(out),
+                    *flags,
+                ]
+            )
             ours = pd.read_csv(out, dtype={"id": str})
             scores = ours[labels].to_numpy()
             rows.append(
@@ -91,8 +115,9 @@ def main() -> None:
             )
     print(f"{len(df)} texts x {len(labels)} labels = {len(df) * len(labels)} pairs; model {args.model}")
     print_table(rows, ["run", "seconds", "ratio", "same_top_label", "max_score_diff", "mean_score_diff"])
-    save("zero_shot_speed", {"model": str(Path(args.model).resolve()), "texts": len(df), "labels": labels,
-                             "rows": rows})  # fmt: skip
+    save(
+        "zero_shot_speed", {"model": str(Path(args.model).resolve()), "texts": len(df), "labels": labels, "rows": rows}
+    )
 
 
 if __name__ == "__main__":

@@ -15,9 +15,11 @@ from contradiction.errors import UserError
 from contradiction.inference.outputs import ChunkedOutputs, partial_path, progress_path
 
 HEADER = "id,premise,hypothesis,lang_abv,language\n"
-GOOD = ["en1,The shop opens at nine.,The shop is open in the morning.,en,English",
-        "fr1,Il pleut.,Le soleil brille.,fr,French",
-        "de1,Der Laden ist zu.,Der Laden hat offen.,de,German"]  # fmt: skip
+GOOD = [
+    "en1,The shop opens at nine.,The shop is open in the morning.,en,English",
+    "fr1,Il pleut.,Le soleil brille.,fr,French",
+    "de1,Der Laden ist zu.,Der Laden hat offen.,de,German",
+]
 
 
 def streaming_error(path: Path, columns: Columns | None = None) -> str:
@@ -59,7 +61,7 @@ def streaming_error(path: Path, columns: Columns | None = None) -> str:
         "header-only",
         "blank",
         "empty",
-    ],  # fmt: skip
+    ],
 )
 def test_a_bad_competition_csv_gets_load_csv_s_sentence(tmp_path: Path, content: str) -> None:
     path = tmp_path / "test.csv"
@@ -100,8 +102,13 @@ def test_a_good_csv_streams_as_load_csv_reads_it(tmp_path: Path, sample_dir: Pat
 
 def test_awkward_csv_values_stream_as_load_csv_reads_them(tmp_path: Path) -> None:
     path = tmp_path / "test.csv"
-    rows = ['1e10,NA,null,en,English', '007,"A, quoted\ntext","He said ""hi"".",en,English', "",
-            "x1,  spaced  ,None,fr,French", "x2,True,nan,de,German"]  # fmt: skip
+    rows = [
+        "1e10,NA,null,en,English",
+        '007,"A, quoted\ntext","He said ""hi"".",en,English',
+        "",
+        "x1,  spaced  ,None,fr,French",
+        "x2,True,nan,de,German",
+    ]
     path.write_text(HEADER + "\n".join(rows) + "\n", encoding="utf-8")
     expected = load_csv(path, labelled=False)
     chunks = list(open_input(path).chunks(2))
@@ -153,7 +160,7 @@ def test_awkward_csv_values_stream_as_load_csv_reads_them(tmp_path: Path) -> Non
         "no-rows",
         "not-parquet",
         "repeated-id",
-    ],  # fmt: skip
+    ],
 )
 def test_other_bad_inputs_get_one_sentence(tmp_path: Path, name: str, content: str, expected: str) -> None:
     path = tmp_path / name
@@ -170,22 +177,40 @@ JSON_GOOD = '{"id": "1", "premise": "A.", "hypothesis": "B."}'
     "third_line, expected",
     [
         (JSON_GOOD + " x", "line 3 is not valid JSON (Extra data at column 50); write one JSON object per line."),
-        ('{"id": "2", "premise": "C."}', "line 3 has no key 'hypothesis'; give every object the keys id, premise, "
-                                         "hypothesis."),
-        ('{"id": "2", "premise": ["C."], "hypothesis": "D."}',
-         """line 3 has ['C.'] under key 'premise', not text; write it as a JSON string ("...")."""),
-        ('{"id": 2.5, "premise": "C.", "hypothesis": "D."}',
-         """line 3 has 2.5 under key 'id', not text or a whole number; write it as a JSON string ("...")."""),
-        ('{"id": "2", "premise": "C.", "hypothesis": " "}',
-         "line 3 (id '2') has an empty hypothesis; fill it in or remove the row."),
-        ('{"id": "2", "premise": null, "hypothesis": "D."}',
-         "line 3 (id '2') has an empty premise; fill it in or remove the row."),
+        (
+            '{"id": "2", "premise": "C."}',
+            "line 3 has no key 'hypothesis'; give every object the keys id, premise, hypothesis.",
+        ),
+        (
+            '{"id": "2", "premise": ["C."], "hypothesis": "D."}',
+            """line 3 has ['C.'] under key 'premise', not text; write it as a JSON string ("...").""",
+        ),
+        (
+            '{"id": 2.5, "premise": "C.", "hypothesis": "D."}',
+            """line 3 has 2.5 under key 'id', not text or a whole number; write it as a JSON string ("...").""",
+        ),
+        (
+            '{"id": "2", "premise": "C.", "hypothesis": " "}',
+            "line 3 (id '2') has an empty hypothesis; fill it in or remove the row.",
+        ),
+        (
+            '{"id": "2", "premise": null, "hypothesis": "D."}',
+            "line 3 (id '2') has an empty premise; fill it in or remove the row.",
+        ),
         ('{"id": "", "premise": "C.", "hypothesis": "D."}', "line 3 has an empty id; give every row a unique id."),
         (JSON_GOOD, "line 3 (id '1') repeats the id of line 1; ids must be unique."),
     ],
-    ids=["broken-line", "missing-key", "wrong-type", "wrong-id-type", "empty-text", "null-text", "empty-id",
-         "repeated-id"],
-)  # fmt: skip
+    ids=[
+        "broken-line",
+        "missing-key",
+        "wrong-type",
+        "wrong-id-type",
+        "empty-text",
+        "null-text",
+        "empty-id",
+        "repeated-id",
+    ],
+)
 def test_bad_json_lines_are_named_by_their_line(tmp_path: Path, third_line: str, expected: str) -> None:
     path = tmp_path / "pairs.jsonl"
     path.write_text(f"{JSON_GOOD}\n\n{third_line}\n", encoding="utf-8")  # line 3 is the second row
@@ -295,8 +320,9 @@ def test_outputs_resume_from_their_last_recorded_size(tmp_path: Path) -> None:
 def test_resuming_with_other_settings_is_refused(tmp_path: Path) -> None:
     written(tmp_path, {"--chunk_size": 2, "--batch_size": 64}, chunks=1)
     progress = progress_path(tmp_path / "submission.csv")
-    outputs = ChunkedOutputs([tmp_path / "submission.csv", tmp_path / "probabilities.csv"],
-                             {"--chunk_size": 2, "--batch_size": 32})  # fmt: skip
+    outputs = ChunkedOutputs(
+        [tmp_path / "submission.csv", tmp_path / "probabilities.csv"], {"--chunk_size": 2, "--batch_size": 32}
+    )
     with pytest.raises(UserError) as info:
         outputs.start(resume=True)
     assert str(info.value) == (
@@ -304,8 +330,9 @@ def test_resuming_with_other_settings_is_refused(tmp_path: Path) -> None:
         "--resume to start over."
     )
     partial_path(tmp_path / "probabilities.csv").unlink()
-    outputs = ChunkedOutputs([tmp_path / "submission.csv", tmp_path / "probabilities.csv"],
-                             {"--chunk_size": 2, "--batch_size": 64})  # fmt: skip
+    outputs = ChunkedOutputs(
+        [tmp_path / "submission.csv", tmp_path / "probabilities.csv"], {"--chunk_size": 2, "--batch_size": 64}
+    )
     with pytest.raises(UserError, match="is missing or shorter than"):
         outputs.start(resume=True)
     assert json.loads(progress.read_text(encoding="utf-8"))["rows_done"] == 2  # nothing was touched

@@ -111,8 +111,11 @@ def test_the_api_lists_classify_and_not_the_page_s_helpers(app) -> None:
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert "/classify" in endpoints
     assert [p["parameter_name"] for p in endpoints["/classify"]["parameters"]] == [
-        "text", "labels", "template", "multi_label"
-    ]  # fmt: skip
+        "text",
+        "labels",
+        "template",
+        "multi_label",
+    ]
     assert not {"/classify_scores", "/check_classification", "/describe_classification"} & set(endpoints)
 
 

@@ -88,8 +88,19 @@ def test_gold_labels_are_scored_overall_and_per_language(tiny_model_dir, texts, 
 )
 def test_bad_settings_end_in_one_sentence_and_status_2(tiny_model_dir, texts, tmp_path, flags, message) -> None:
     out = tmp_path / "out.csv"
-    done = command("-m", "contradiction.classify", "--model", str(tiny_model_dir), "--input", str(texts),
-                   "--output", str(out), "--labels", *TOPICS, *flags)  # fmt: skip
+    done = command(
+        "-m",
+        "contradiction.classify",
+        "--model",
+        str(tiny_model_dir),
+        "--input",
+        str(texts),
+        "--output",
+        str(out),
+        "--labels",
+        *TOPICS,
+        *flags,
+    )
     assert done.returncode == 2
     (line,) = done.stderr.strip().splitlines()
     assert message in line and line.endswith(".")
@@ -100,9 +111,21 @@ def test_a_killed_run_resumes_to_the_same_bytes(tiny_model_dir, texts, tmp_path,
     flags = ("--chunk_size", "20", "--batch_size", "8")
     uninterrupted = classify(tiny_model_dir, texts, tmp_path / "whole.csv", *flags)
     out = tmp_path / "killed" / "out.csv"
-    killed = command(str(ROOT / "tests" / "killed_run.py"), "2", "--module", "contradiction.classify",
-                     "--model", str(tiny_model_dir), "--input", str(texts), "--output", str(out),
-                     "--labels", *TOPICS, *flags)  # fmt: skip
+    killed = command(
+        str(ROOT / "tests" / "killed_run.py"),
+        "2",
+        "--module",
+        "contradiction.classify",
+        "--model",
+        str(tiny_model_dir),
+        "--input",
+        str(texts),
+        "--output",
+        str(out),
+        "--labels",
+        *TOPICS,
+        *flags,
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     assert json.loads(progress_path(out).read_text(encoding="utf-8"))["rows_done"] == 40
     assert not out.exists()
@@ -115,9 +138,24 @@ def test_two_processes_write_the_bytes_of_one(tiny_model_dir, texts, tmp_path) -
     flags = ("--chunk_size", "40", "--batch_size", "6")  # 4 chunks, the last of 30; 120 pairs a chunk
     one = classify(tiny_model_dir, texts, tmp_path / "one.csv", *flags)
     two = tmp_path / "two.csv"
-    result = command("-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-                     "-m", "contradiction.classify", "--model", str(tiny_model_dir), "--input", str(texts),
-                     "--output", str(two), "--labels", *TOPICS, *flags)  # fmt: skip
+    result = command(
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "-m",
+        "contradiction.classify",
+        "--model",
+        str(tiny_model_dir),
+        "--input",
+        str(texts),
+        "--output",
+        str(two),
+        "--labels",
+        *TOPICS,
+        *flags,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("wrote 150 texts") == 1 and "2 processes" in result.stdout
     assert two.read_bytes() == one

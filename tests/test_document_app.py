@@ -61,8 +61,9 @@ def test_check_document_answers_what_the_checker_answers(app, predictor: Predict
             assert DOCUMENT[got["evidence"]["start"] : got["evidence"]["end"]] == got["evidence"]["text"]
     assert answer["windows"] > 1 and answer["sentences"] == len(FILLER) + 1
     # the JSON route gives the same answer
-    body = httpx.post(f"{url.rstrip('/')}/api/v1/check_document", json={"document": DOCUMENT, "claims": CLAIMS},
-                      timeout=120).json()  # fmt: skip
+    body = httpx.post(
+        f"{url.rstrip('/')}/api/v1/check_document", json={"document": DOCUMENT, "claims": CLAIMS}, timeout=120
+    ).json()
     assert body["label"] == answer["label"] and body["claims"][0]["evidence"] == answer["claims"][0]["evidence"]
 
 
@@ -81,8 +82,9 @@ def test_bad_requests_get_one_sentence(app, document: str, claims: str, status: 
     with pytest.raises(AppError) as caught:
         client.predict(document, claims, api_name="/check_document")
     assert message in str(caught.value)
-    response = httpx.post(f"{url.rstrip('/')}/api/v1/check_document", json={"document": document, "claims": claims},
-                          timeout=120)  # fmt: skip
+    response = httpx.post(
+        f"{url.rstrip('/')}/api/v1/check_document", json={"document": document, "claims": claims}, timeout=120
+    )
     assert response.status_code == status and message in response.json()["error"]
 
 

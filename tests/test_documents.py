@@ -25,22 +25,47 @@ from contradiction.labels import LABELS
 
 # Written for these tests: (language, text, its sentences)
 SENTENCES = [
-    ("en", "Dr. Smith moved to Boston in 2019. He works for the city, e.g. on its parks! Does he like it? Very much.",
-     ["Dr. Smith moved to Boston in 2019.", "He works for the city, e.g. on its parks!", "Does he like it?",
-      "Very much."]),
-    ("de", "Die Bahn fährt um 8.30 Uhr ab. Sie kommt z. B. in Köln an. Dort steigen viele Leute um.",
-     ["Die Bahn fährt um 8.30 Uhr ab.", "Sie kommt z. B. in Köln an.", "Dort steigen viele Leute um."]),
-    ("zh", "图书馆每天早上九点开门。周一不开放！孩子们可以免费借书。",
-     ["图书馆每天早上九点开门。", "周一不开放！", "孩子们可以免费借书。"]),
-    ("ar", "افتتحت المكتبة عام 1932. هل هي مفتوحة يوم الاثنين؟ لا، إنها مغلقة.",
-     ["افتتحت المكتبة عام 1932.", "هل هي مفتوحة يوم الاثنين؟", "لا، إنها مغلقة."]),
-    ("hi", "पुस्तकालय सुबह नौ बजे खुलता है। सोमवार को यह बंद रहता है।",
-     ["पुस्तकालय सुबह नौ बजे खुलता है।", "सोमवार को यह बंद रहता है।"]),
-    ("ru", "Библиотека открывается в 9 ч. утра. В понедельник она закрыта.",
-     ["Библиотека открывается в 9 ч. утра.", "В понедельник она закрыта."]),
-    ("el", "Η βιβλιοθήκη ανοίγει στις εννέα. Είναι κλειστή τη Δευτέρα; Όχι.",
-     ["Η βιβλιοθήκη ανοίγει στις εννέα.", "Είναι κλειστή τη Δευτέρα;", "Όχι."]),
-]  # fmt: skip
+    (
+        "en",
+        "Dr. Smith moved to Boston in 2019. He works for the city, e.g. on its parks! Does he like it? Very much.",
+        [
+            "Dr. Smith moved to Boston in 2019.",
+            "He works for the city, e.g. on its parks!",
+            "Does he like it?",
+            "Very much.",
+        ],
+    ),
+    (
+        "de",
+        "Die Bahn fährt um 8.30 Uhr ab. Sie kommt z. B. in Köln an. Dort steigen viele Leute um.",
+        ["Die Bahn fährt um 8.30 Uhr ab.", "Sie kommt z. B. in Köln an.", "Dort steigen viele Leute um."],
+    ),
+    (
+        "zh",
+        "图书馆每天早上九点开门。周一不开放！孩子们可以免费借书。",
+        ["图书馆每天早上九点开门。", "周一不开放！", "孩子们可以免费借书。"],
+    ),
+    (
+        "ar",
+        "افتتحت المكتبة عام 1932. هل هي مفتوحة يوم الاثنين؟ لا، إنها مغلقة.",
+        ["افتتحت المكتبة عام 1932.", "هل هي مفتوحة يوم الاثنين؟", "لا، إنها مغلقة."],
+    ),
+    (
+        "hi",
+        "पुस्तकालय सुबह नौ बजे खुलता है। सोमवार को यह बंद रहता है।",
+        ["पुस्तकालय सुबह नौ बजे खुलता है।", "सोमवार को यह बंद रहता है।"],
+    ),
+    (
+        "ru",
+        "Библиотека открывается в 9 ч. утра. В понедельник она закрыта.",
+        ["Библиотека открывается в 9 ч. утра.", "В понедельник она закрыта."],
+    ),
+    (
+        "el",
+        "Η βιβλιοθήκη ανοίγει στις εννέα. Είναι κλειστή τη Δευτέρα; Όχι.",
+        ["Η βιβλιοθήκη ανοίγει στις εννέα.", "Είναι κλειστή τη Δευτέρα;", "Όχι."],
+    ),
+]
 
 
 @pytest.mark.parametrize(("language", "text", "expected"), SENTENCES, ids=[case[0] for case in SENTENCES])
@@ -112,10 +137,16 @@ def keyword_probabilities(premises, hypotheses) -> np.ndarray:
 
 
 FILLER = [
-    "The river runs past the old mill.", "Two bakers sell bread on the square.", "A bus leaves every hour.",
-    "The school has a small garden.", "Tourists visit the castle in summer.", "The bridge was painted blue.",
-    "An orchestra plays on Fridays.", "The market sells fish and cheese.", "Cyclists ride along the canal.",
-]  # fmt: skip
+    "The river runs past the old mill.",
+    "Two bakers sell bread on the square.",
+    "A bus leaves every hour.",
+    "The school has a small garden.",
+    "Tourists visit the castle in summer.",
+    "The bridge was painted blue.",
+    "An orchestra plays on Fridays.",
+    "The market sells fish and cheese.",
+    "Cyclists ride along the canal.",
+]
 
 
 def test_windows_fit_the_model_exactly_and_nothing_is_cut(predictor: Predictor) -> None:
@@ -168,16 +199,22 @@ def test_several_claims_are_checked_one_by_one(predictor: Predictor) -> None:
         document, "The shop is open. The bridge is long. The museum is open on Monday."
     )
     assert [c.label for c in result.claims] == ["entailment", "neutral", "contradiction"]
-    assert [c.text for c in result.claims] == ["The shop is open.", "The bridge is long.",
-                                               "The museum is open on Monday."]  # fmt: skip
+    assert [c.text for c in result.claims] == [
+        "The shop is open.",
+        "The bridge is long.",
+        "The museum is open on Monday.",
+    ]
     assert result.label == "contradiction"
     shop, bridge, museum = result.claims
     assert shop.evidence.text == "The SHOP is OPEN every day." and bridge.evidence is None
     assert museum.evidence.text == "这座博物馆 MUSEUM 周一 CLOSED。"
     assert document[museum.evidence.start : museum.evidence.end] == museum.evidence.text
     data = result.to_dict()
-    assert data["claims"][2]["evidence"] == {"start": museum.evidence.start, "end": museum.evidence.end,
-                                             "text": museum.evidence.text}  # fmt: skip
+    assert data["claims"][2]["evidence"] == {
+        "start": museum.evidence.start,
+        "end": museum.evidence.end,
+        "text": museum.evidence.text,
+    }
     assert data["claims"][1]["evidence"] is None
 
 

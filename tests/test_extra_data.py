@@ -320,12 +320,20 @@ def test_recipes_name_their_extra_data(tmp_path, monkeypatch):
         f"{name}.csv.gz" for name in ("xnli-dev", "xnli-test", "ocnli", "indonli", "farstail")
     ]
     assert [s.license for s in data_args.extra_data] == [
-        "cc-by-nc-4.0", "cc-by-nc-4.0", "cc-by-nc-2.0", "cc-by-sa-4.0", "apache-2.0"
-    ]  # fmt: skip
+        "cc-by-nc-4.0",
+        "cc-by-nc-4.0",
+        "cc-by-nc-2.0",
+        "cc-by-sa-4.0",
+        "apache-2.0",
+    ]
     # XNLI whole (every version of every kept item), the other corpora capped
     assert [(s.versions_per_item, s.max_rows, s.weight) for s in data_args.extra_data] == [
-        (None, None, 1.0), (None, None, 1.0), (2, 4000, 1.0), (2, 4000, 1.0), (2, 4000, 1.0)
-    ]  # fmt: skip
+        (None, None, 1.0),
+        (None, None, 1.0),
+        (2, 4000, 1.0),
+        (2, 4000, 1.0),
+        (2, 4000, 1.0),
+    ]
     _, data_args, _ = read_args([str(ROOT / "configs" / "xlmr-large-xnli.yaml"), "--bf16", "false"])
     assert [s.path for s in data_args.extra_data] == ["facebook/xnli:all_languages@train", "nyu-mll/multi_nli@train"]
     assert data_args.extra_data[1].license == "OANC / CC BY-SA 3.0 / CC BY 3.0 (by genre)"
@@ -446,8 +454,11 @@ def test_the_readme_command_trains_on_the_recipe_s_mixture():
     for ours, theirs in zip(from_readme.extra_data, from_recipe.extra_data, strict=True):
         assert ours.path.startswith("../shared/data/nli-extra/") and Path(ours.path).name == Path(theirs.path).name
         assert (ours.license, ours.max_rows, ours.versions_per_item, ours.weight) == (
-            theirs.license, theirs.max_rows, theirs.versions_per_item, theirs.weight
-        )  # fmt: skip
+            theirs.license,
+            theirs.max_rows,
+            theirs.versions_per_item,
+            theirs.weight,
+        )
 
 
 MIXTURE_LANGS = ("en", "fr", "de", "es", "zh")
@@ -510,23 +521,41 @@ def mixture_splits() -> DatasetDict:
 # What the flat extra_* options selected before the mixture (captured from that code): id and premise of each
 # extra row in training order. Mixed: 2 versions per item, at most 7 rows per source, seed 7, weight 0.5.
 SELECTED_MIXED = [
-    "extra0-3 xnli premise 4 in de.", "extra1-1 pairs premise 3 in en.", "extra1-6 pairs premise 8 in en.",
-    "extra1-3 pairs premise 5 in en.", "extra2-1 small premise 0 in de.", "extra2-3 small premise 2 in de.",
-    "extra2-2 small premise 2 in en.", "extra1-5 pairs premise 7 in en.", "extra0-1 xnli premise 0 in fr.",
+    "extra0-3 xnli premise 4 in de.",
+    "extra1-1 pairs premise 3 in en.",
+    "extra1-6 pairs premise 8 in en.",
+    "extra1-3 pairs premise 5 in en.",
+    "extra2-1 small premise 0 in de.",
+    "extra2-3 small premise 2 in de.",
+    "extra2-2 small premise 2 in en.",
+    "extra1-5 pairs premise 7 in en.",
+    "extra0-1 xnli premise 0 in fr.",
     "extra2-0 small premise 0 in en.",
-]  # fmt: skip
+]
 # Staged (the weight had no effect there), 3 versions per item, at most 10 rows per source, seed 3, dedup premise.
 SELECTED_STAGED = [
-    "extra0-0 xnli premise 0 in fr.", "extra0-1 xnli premise 0 in es.", "extra0-2 xnli premise 1 in es.",
-    "extra0-3 xnli premise 1 in de.", "extra0-4 xnli premise 4 in en.", "extra0-5 xnli premise 5 in zh.",
-    "extra0-6 xnli premise 6 in zh.", "extra0-7 xnli premise 6 in fr.", "extra0-8 xnli premise 7 in fr.",
+    "extra0-0 xnli premise 0 in fr.",
+    "extra0-1 xnli premise 0 in es.",
+    "extra0-2 xnli premise 1 in es.",
+    "extra0-3 xnli premise 1 in de.",
+    "extra0-4 xnli premise 4 in en.",
+    "extra0-5 xnli premise 5 in zh.",
+    "extra0-6 xnli premise 6 in zh.",
+    "extra0-7 xnli premise 6 in fr.",
+    "extra0-8 xnli premise 7 in fr.",
     "extra0-9 xnli premise 7 in de.",
     *(f"extra1-{k} pairs premise {k} in en." for k in range(9)),
-    "extra2-0 small premise 0 in en.", "extra2-1 small premise 2 in fr.", "extra2-2 small premise 2 in de.",
-    "extra2-3 small premise 3 in en.", "extra2-4 small premise 3 in fr.", "extra2-5 small premise 3 in de.",
-    "extra2-6 small premise 4 in en.", "extra2-7 small premise 4 in fr.", "extra2-8 small premise 5 in en.",
+    "extra2-0 small premise 0 in en.",
+    "extra2-1 small premise 2 in fr.",
+    "extra2-2 small premise 2 in de.",
+    "extra2-3 small premise 3 in en.",
+    "extra2-4 small premise 3 in fr.",
+    "extra2-5 small premise 3 in de.",
+    "extra2-6 small premise 4 in en.",
+    "extra2-7 small premise 4 in fr.",
+    "extra2-8 small premise 5 in en.",
     "extra2-9 small premise 5 in de.",
-]  # fmt: skip
+]
 
 
 def selected(tmp_path, **data_options) -> tuple[list[str], dict]:
@@ -670,6 +699,7 @@ def test_what_the_arrow_adapter_assumes_of_datasets_still_holds(tmp_path):
     assert files and sum(_rows_in(name) for name in files) == len(ds)
     table = pa.table({"premise": ds["premise"], "hypothesis": ds["hypothesis"], "label": ds["label"]})
     built = dataset_from_table(table, ds.features.copy())
-    assert built.features == ds.features and built.to_dict() == datasets.Dataset.from_dict(
-        table.to_pydict(), features=ds.features
-    ).to_dict()
+    assert (
+        built.features == ds.features
+        and built.to_dict() == datasets.Dataset.from_dict(table.to_pydict(), features=ds.features).to_dict()
+    )

@@ -102,9 +102,12 @@ def test_more_training_mistakes_end_in_one_sentence(case, tiny_model_dir, sample
         model = tmp_path / "two-labels"
         names = {0: "entailment", 1: "not_entailment"}
         AutoModelForSequenceClassification.from_pretrained(
-            tiny_model_dir, num_labels=2, id2label=names, label2id={v: k for k, v in names.items()},
+            tiny_model_dir,
+            num_labels=2,
+            id2label=names,
+            label2id={v: k for k, v in names.items()},
             ignore_mismatched_sizes=True,
-        ).save_pretrained(model)  # fmt: skip
+        ).save_pretrained(model)
         AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(model)
     argv = train_command(model, sample_dir, out, *extra)[2:]
     with pytest.raises(SystemExit) as exit_info:

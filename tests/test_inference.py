@@ -254,8 +254,16 @@ def _tokenizer_config(tiny_model_dir: Path, out: Path, **changes) -> Path:
     return _copy_with(tiny_model_dir, out, "tokenizer_config.json", **changes)
 
 
-V4_ADDED_TOKENS = {"0": {"content": "<s>", "lstrip": False, "normalized": False, "rstrip": False, "single_word": False,
-                         "special": True}}  # fmt: skip
+V4_ADDED_TOKENS = {
+    "0": {
+        "content": "<s>",
+        "lstrip": False,
+        "normalized": False,
+        "rstrip": False,
+        "single_word": False,
+        "special": True,
+    }
+}
 """How transformers 4 saved special tokens in tokenizer_config.json."""
 
 
@@ -263,8 +271,10 @@ V4_ADDED_TOKENS = {"0": {"content": "<s>", "lstrip": False, "normalized": False,
 def test_tokenizers_it_does_not_repeat_load_through_transformers(tiny_model_dir, tmp_path, pairs, change) -> None:
     from contradiction.inference.tokenizer import PairTokenizer
 
-    settings = {"added_tokens_decoder": {"added_tokens_decoder": V4_ADDED_TOKENS},
-                "other_class": {"tokenizer_class": "BertTokenizer"}}.get(change, {})  # fmt: skip
+    settings = {
+        "added_tokens_decoder": {"added_tokens_decoder": V4_ADDED_TOKENS},
+        "other_class": {"tokenizer_class": "BertTokenizer"},
+    }.get(change, {})
     folder = _tokenizer_config(tiny_model_dir, tmp_path / "model", **settings)
     if change == "special_tokens_map":
         (folder / "special_tokens_map.json").write_text('{"mask_token": "<mask>"}', encoding="utf-8")

@@ -46,8 +46,11 @@ def _stage(module: str) -> str | None:
 def test_imports_go_one_way(module: str) -> None:
     stage = _stage(module)
     if stage is None:  # a shared top-level module, or an entry point (`python -m contradiction.predict`)
-        if module.count(".") == 1 and module not in ("contradiction.predict", "contradiction.calibrate",
-                                                     "contradiction.classify"):  # fmt: skip
+        if module.count(".") == 1 and module not in (
+            "contradiction.predict",
+            "contradiction.calibrate",
+            "contradiction.classify",
+        ):
             assert {_stage(m) for m in _imports(_modules()[module])} <= {None}, f"{module} is shared: no stage"
         return
     for imported in _imports(_modules()[module]):

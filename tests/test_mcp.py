@@ -23,9 +23,21 @@ from contradiction.serving.page import build_demo
 
 TOKEN = "another-t0ken-for-the-tests"
 TOOLS = {"predict", "analyze", "predict_batch", "classify", "predict_file", "check_document"}  # the public endpoints
-PRIVATE = {"check_pair", "describe", "classify_scores", "check_classification", "describe_classification",
-           "load_example", "load_classify_example", "clear_file_results", "stop_file", "monitoring",
-           "check_document_page", "check_document_input", "load_document_example"}  # fmt: skip
+PRIVATE = {
+    "check_pair",
+    "describe",
+    "classify_scores",
+    "check_classification",
+    "describe_classification",
+    "load_example",
+    "load_classify_example",
+    "clear_file_results",
+    "stop_file",
+    "monitoring",
+    "check_document_page",
+    "check_document_input",
+    "load_document_example",
+}
 
 
 @pytest.fixture(scope="module")

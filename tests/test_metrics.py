@@ -34,9 +34,12 @@ def test_report_per_language_by_hand():
     assert report["per_language"]["th"] == {"accuracy": 0.0, "macro_f1": 0.0, "rows": 1}
     assert np.array(report["confusion_matrix"]).sum() == 7
     assert flat_metrics(report) == {
-        "accuracy": report["accuracy"], "macro_f1": report["macro_f1"],
-        "accuracy_en": 2 / 3, "accuracy_fr": 2 / 3, "accuracy_th": 0.0,
-    }  # fmt: skip
+        "accuracy": report["accuracy"],
+        "macro_f1": report["macro_f1"],
+        "accuracy_en": 2 / 3,
+        "accuracy_fr": 2 / 3,
+        "accuracy_th": 0.0,
+    }
 
 
 def test_mismatched_lengths_are_refused():

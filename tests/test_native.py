@@ -41,9 +41,18 @@ def _build(kind: str, tiny_model_dir: Path, out: Path, **config) -> Path:
     )
 
     vocab = json.loads((tiny_model_dir / "config.json").read_text(encoding="utf-8"))["vocab_size"]
-    settings = dict(vocab_size=vocab, hidden_size=48, num_hidden_layers=2, num_attention_heads=4,
-                    intermediate_size=96, initializer_range=0.4, id2label=dict(ID2LABEL), label2id=dict(LABEL2ID),
-                    pad_token_id=1, layer_norm_eps=1e-5)  # fmt: skip
+    settings = dict(
+        vocab_size=vocab,
+        hidden_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=96,
+        initializer_range=0.4,
+        id2label=dict(ID2LABEL),
+        label2id=dict(LABEL2ID),
+        pad_token_id=1,
+        layer_norm_eps=1e-5,
+    )
     torch.manual_seed(3)
     if kind == "bert":  # BERT's positions count from 0, its head is a pooler and a classifier
         model = BertForSequenceClassification(BertConfig(**settings, max_position_embeddings=300, **config))

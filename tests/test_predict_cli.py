@@ -87,8 +87,19 @@ def test_outputs_appear_whole_or_not_at_all(tmp_path: Path) -> None:
 
 def predict(model: Path, source: Path, out: Path, *flags: str) -> tuple[bytes, bytes]:
     """Run the CLI in this process; return the submission's and the probabilities' bytes."""
-    main(["--model", str(model), "--input", str(source), "--output", str(out / "submission.csv"),
-          "--probabilities", str(out / "probabilities.csv"), *flags])  # fmt: skip
+    main(
+        [
+            "--model",
+            str(model),
+            "--input",
+            str(source),
+            "--output",
+            str(out / "submission.csv"),
+            "--probabilities",
+            str(out / "probabilities.csv"),
+            *flags,
+        ]
+    )
     return (out / "submission.csv").read_bytes(), (out / "probabilities.csv").read_bytes()
 
 
@@ -121,10 +132,23 @@ def test_two_processes_write_the_bytes_of_one(tiny_model_dir, sample_dir, tmp_pa
     one = predict(tiny_model_dir, source, tmp_path / "one", *flags)
     out = tmp_path / "two"
     result = command(
-        "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "-m", "contradiction.predict",
-        "--model", str(tiny_model_dir), "--input", str(source), "--output", str(out / "submission.csv"),
-        "--probabilities", str(out / "probabilities.csv"), *flags,
-    )  # fmt: skip
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "-m",
+        "contradiction.predict",
+        "--model",
+        str(tiny_model_dir),
+        "--input",
+        str(source),
+        "--output",
+        str(out / "submission.csv"),
+        "--probabilities",
+        str(out / "probabilities.csv"),
+        *flags,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("wrote 150 predictions") == 1  # written once, by the main process
     assert "2 processes" in result.stdout
@@ -140,10 +164,18 @@ def test_a_killed_run_resumes_to_the_same_bytes(tiny_model_dir, sample_dir, tmp_
     out = tmp_path / "killed"
     submission_csv = out / "submission.csv"
     killed = command(
-        str(ROOT / "tests" / "killed_run.py"), "3",  # SIGKILL with chunk 4 written, not recorded
-        "--model", str(tiny_model_dir), "--input", str(source), "--output", str(submission_csv),
-        "--probabilities", str(out / "probabilities.csv"), *flags,
-    )  # fmt: skip
+        str(ROOT / "tests" / "killed_run.py"),
+        "3",  # SIGKILL with chunk 4 written, not recorded
+        "--model",
+        str(tiny_model_dir),
+        "--input",
+        str(source),
+        "--output",
+        str(submission_csv),
+        "--probabilities",
+        str(out / "probabilities.csv"),
+        *flags,
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     progress = json.loads(progress_path(submission_csv).read_text(encoding="utf-8"))
     assert progress["rows_done"] == 60
@@ -166,8 +198,19 @@ def test_jsonl_and_parquet_give_the_csv_s_submission(tiny_model_dir, sample_dir,
         frame.to_json(source, orient="records", lines=True, force_ascii=False)
     else:
         frame.to_parquet(source, row_group_size=8)  # several row groups, read one after the other
-    got = predict(tiny_model_dir, source, tmp_path / "other", "--chunk_size", "11", "--id_column", "pair_id",
-                  "--premise_column", "sentence1", "--hypothesis_column", "sentence2")  # fmt: skip
+    got = predict(
+        tiny_model_dir,
+        source,
+        tmp_path / "other",
+        "--chunk_size",
+        "11",
+        "--id_column",
+        "pair_id",
+        "--premise_column",
+        "sentence1",
+        "--hypothesis_column",
+        "sentence2",
+    )
     assert got[0] == csv_sub
     assert got[1] == csv_probs  # lang_abv and language are carried along when the file has them
 
@@ -175,8 +218,15 @@ def test_jsonl_and_parquet_give_the_csv_s_submission(tiny_model_dir, sample_dir,
 def test_help_lists_the_batch_flags():
     result = command("-m", "contradiction.predict", "--help")
     assert result.returncode == 0
-    for flag in ("--chunk_size", "--resume", "--id_column", "--premise_column", "--hypothesis_column", ".parquet",
-                 "--documents"):
+    for flag in (
+        "--chunk_size",
+        "--resume",
+        "--id_column",
+        "--premise_column",
+        "--hypothesis_column",
+        ".parquet",
+        "--documents",
+    ):
         assert flag in result.stdout
 
 
@@ -200,9 +250,15 @@ def _documents_file(path: Path) -> pd.DataFrame:
     rows = []
     for i in range(12):
         sentences = FILLER[i % 5 :] + FILLER[: i % 5]
-        rows.append({"id": f"d{i}", "premise": " ".join(sentences[: 4 + i % 5]),
-                     "hypothesis": FILLER[(i * 7) % len(FILLER)] + (" The bridge is old." if i % 3 == 0 else ""),
-                     "lang_abv": "en", "language": "English"})  # fmt: skip
+        rows.append(
+            {
+                "id": f"d{i}",
+                "premise": " ".join(sentences[: 4 + i % 5]),
+                "hypothesis": FILLER[(i * 7) % len(FILLER)] + (" The bridge is old." if i % 3 == 0 else ""),
+                "lang_abv": "en",
+                "language": "English",
+            }
+        )
     frame = pd.DataFrame(rows)
     frame.to_csv(path, index=False)
     return frame
@@ -217,13 +273,15 @@ def test_documents_are_checked_window_by_window_with_their_evidence(tiny_model_d
     predict(tiny_model_dir, tmp_path / "documents.csv", tmp_path / "out", *flags)
     probs = pd.read_csv(tmp_path / "out" / "probabilities.csv", dtype={"id": str}, keep_default_na=False)
     predictor = Predictor.from_pretrained(tiny_model_dir, PredictorOptions(max_length=64))
-    expected = DocumentChecker(predictor).check_many(frame["premise"].tolist(), frame["hypothesis"].tolist(),
-                                                     ["en"] * len(frame))  # fmt: skip
+    expected = DocumentChecker(predictor).check_many(
+        frame["premise"].tolist(), frame["hypothesis"].tolist(), ["en"] * len(frame)
+    )
     assert probs["predicted_label"].tolist() == [r.label for r in expected]
     assert probs["windows"].tolist() == [r.windows for r in expected] and max(probs["windows"]) > 1
     for row, result in zip(probs.itertuples(), expected, strict=True):
         assert [getattr(row, c) for c in PROB_COLUMNS] == pytest.approx(
-            [result.probabilities[label] for label in LABELS], abs=1e-5)  # fmt: skip
+            [result.probabilities[label] for label in LABELS], abs=1e-5
+        )
         if row.evidence:
             assert row.premise[row.evidence_start : row.evidence_end] == row.evidence
         else:
@@ -237,10 +295,18 @@ def test_a_killed_document_run_resumes_to_the_same_bytes(tiny_model_dir, tmp_pat
     uninterrupted = predict(tiny_model_dir, tmp_path / "documents.csv", tmp_path / "whole", *flags)
     out = tmp_path / "killed"
     killed = command(
-        str(ROOT / "tests" / "killed_run.py"), "1", "--model", str(tiny_model_dir),
-        "--input", str(tmp_path / "documents.csv"), "--output", str(out / "submission.csv"),
-        "--probabilities", str(out / "probabilities.csv"), *flags,
-    )  # fmt: skip
+        str(ROOT / "tests" / "killed_run.py"),
+        "1",
+        "--model",
+        str(tiny_model_dir),
+        "--input",
+        str(tmp_path / "documents.csv"),
+        "--output",
+        str(out / "submission.csv"),
+        "--probabilities",
+        str(out / "probabilities.csv"),
+        *flags,
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     assert json.loads(progress_path(out / "submission.csv").read_text(encoding="utf-8"))["rows_done"] == 4
     assert predict(tiny_model_dir, tmp_path / "documents.csv", out, *flags, "--resume") == uninterrupted
@@ -252,6 +318,17 @@ def test_a_claim_too_long_for_any_window_names_its_row(tiny_model_dir, tmp_path)
     frame.loc[5, "hypothesis"] = " ".join(["word"] * 80) + "."
     frame.to_csv(tmp_path / "documents.csv", index=False)
     with pytest.raises(UserError, match="Row with id 'd5': Claim 1 has .* tokens and the model reads 64 per pair"):
-        main(["--model", str(tiny_model_dir), "--input", str(tmp_path / "documents.csv"), "--documents",
-              "--max_length", "64", "--output", str(tmp_path / "out" / "submission.csv")])  # fmt: skip
+        main(
+            [
+                "--model",
+                str(tiny_model_dir),
+                "--input",
+                str(tmp_path / "documents.csv"),
+                "--documents",
+                "--max_length",
+                "64",
+                "--output",
+                str(tmp_path / "out" / "submission.csv"),
+            ]
+        )
     assert not (tmp_path / "out" / "submission.csv").exists()

@@ -57,7 +57,7 @@ def good_rows() -> list[list[str]]:
                 rows.append(
                     [f"{lang}{label}{k}", f"Premise {lang} {label} {k}.", "A hypothesis.", lang, language, str(label)]
                 )
-    return rows  # fmt: skip
+    return rows
 
 
 def refused(argv: list[str], capsys) -> str:

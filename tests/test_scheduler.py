@@ -48,7 +48,6 @@ class FakePredictor:
             raise RuntimeError("boom")
         return np.array([[float(p[1:]), 0.0, 0.0] for p in premises], dtype=np.float32)
 
-
     def logits(self, premises, hypotheses, **_):
         self._enter(["group", *premises])
         if self.fail_on is not None and self.fail_on in premises:

@@ -13,8 +13,20 @@ from transformers import AutoModelForSequenceClassification
 
 # 9 extra rows are one step an epoch, 10 epochs; the competition's 120 rows are 8 steps an epoch, 3 epochs:
 # --max_steps 4 bounds both, and a checkpoint every 2 steps leaves one in the middle of each stage
-STAGED = ["--extra_epochs", "10", "--num_train_epochs", "3", "--max_steps", "4", "--save_steps", "2",
-          "--eval_steps", "2", "--calibrate", "false"]  # fmt: skip
+STAGED = [
+    "--extra_epochs",
+    "10",
+    "--num_train_epochs",
+    "3",
+    "--max_steps",
+    "4",
+    "--save_steps",
+    "2",
+    "--eval_steps",
+    "2",
+    "--calibrate",
+    "false",
+]
 
 
 @pytest.fixture(scope="module")

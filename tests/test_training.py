@@ -299,10 +299,24 @@ def test_train_from_a_prepared_dataset_folder(tiny_model_dir, sample_dir, tmp_pa
     prepare_main(["--train_file", str(sample_dir / "train.csv"), "--output_dir", str(tmp_path / "prepared")])
     out = tmp_path / "model"
     load_train_script().main(
-        [SMOKE, "--model_name_or_path", str(tiny_model_dir), "--dataset_dir", str(tmp_path / "prepared"),
-         "--output_dir", str(out), "--max_steps", "2", "--eval_strategy", "no", "--save_strategy", "no",
-         "--calibrate", "false"]
-    )  # fmt: skip
+        [
+            SMOKE,
+            "--model_name_or_path",
+            str(tiny_model_dir),
+            "--dataset_dir",
+            str(tmp_path / "prepared"),
+            "--output_dir",
+            str(out),
+            "--max_steps",
+            "2",
+            "--eval_strategy",
+            "no",
+            "--save_strategy",
+            "no",
+            "--calibrate",
+            "false",
+        ]
+    )
     results = json.loads((out / "eval_results.json").read_text())
     assert results["rows"] == 30
     assert not (out / "data").exists()  # nothing prepared again
@@ -321,8 +335,12 @@ def test_quick_start_command_runs_as_written(tmp_path):
     env = {**os.environ, "HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "accelerate.commands.launch", "train.py", "configs/smoke.yaml"],
-        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "outputs" / "smoke" / "model.safetensors").is_file()
     assert list((tmp_path / "home" / ".cache" / "contradiction").glob("tiny-xlmr-*/tokenizer.json"))

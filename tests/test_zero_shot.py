@@ -80,8 +80,11 @@ def test_one_label_is_scored_against_contradiction_as_the_pipeline_does(sharp: P
 
 def test_templates_and_labels_in_any_language(sharp: Path) -> None:
     task = ZeroShotTask.create("deportes, política, salud", template="Este texto trata de {}.")
-    assert task.hypotheses() == ["Este texto trata de deportes.", "Este texto trata de política.",
-                                 "Este texto trata de salud."]  # fmt: skip
+    assert task.hypotheses() == [
+        "Este texto trata de deportes.",
+        "Este texto trata de política.",
+        "Este texto trata de salud.",
+    ]
     answer = _classifier(sharp)([TEXTS[3]], task)[0]
     assert sorted(answer["labels"]) == sorted(task.labels)
     assert answer["scores"] == sorted(answer["scores"], reverse=True)
@@ -95,7 +98,7 @@ def test_every_text_is_paired_with_every_label_once() -> None:
         return np.zeros((len(premises), 3), dtype=np.float32)
 
     answers = ZeroShotClassifier(logits, [0, 1, 2])(TEXTS[:2], ZeroShotTask.create(["a", "b", "c"]))
-    (premises, hypotheses), = seen  # one call: one scheduling unit, one length-sorted set of batches
+    ((premises, hypotheses),) = seen  # one call: one scheduling unit, one length-sorted set of batches
     assert premises == [TEXTS[0]] * 3 + [TEXTS[1]] * 3
     assert hypotheses == ["This text is about a.", "This text is about b.", "This text is about c."] * 2
     assert [a["scores"] for a in answers] == [[pytest.approx(1 / 3)] * 3] * 2

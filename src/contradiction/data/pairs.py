@@ -78,8 +78,10 @@ class TextColumns:
         """Why a gold label cannot be scored (None when it is one of the candidate labels)."""
         if value in self.label_values:
             return None
-        return (f"has label {value!r} in column {self.label!r}, which is not one of the candidate labels "
-                f"({', '.join(self.label_values)}); use one of them, or leave --label_column out")  # fmt: skip
+        return (
+            f"has label {value!r} in column {self.label!r}, which is not one of the candidate labels "
+            f"({', '.join(self.label_values)}); use one of them, or leave --label_column out"
+        )
 
 
 @dataclass(frozen=True)
@@ -433,8 +435,10 @@ def _json_object(path: Path, number: int, line: str) -> dict[str, Any]:
             "line."
         ) from None
     if not isinstance(record, dict):
-        raise DataError(f"{path}: line {number} is not a JSON object; write one object per line, e.g. "
-                        '{"id": "1", "premise": "...", "hypothesis": "..."}.')  # fmt: skip
+        raise DataError(
+            f"{path}: line {number} is not a JSON object; write one object per line, e.g. "
+            '{"id": "1", "premise": "...", "hypothesis": "..."}.'
+        )
     return record
 
 
@@ -506,14 +510,15 @@ def check_rows(source: InputFile) -> int:
         if column in first_bad:
             number, row_id, value = first_bad[column]
             if column == "id":
-                raise DataError(f"{source.path}: {source.place(number)} has an empty id; give every row a "
-                                "unique id.")  # fmt: skip
+                raise DataError(f"{source.path}: {source.place(number)} has an empty id; give every row a unique id.")
             if column == "label" and not source.labelled:
                 problem = source.columns.label_problem(value)
                 raise DataError(f"{source.path}: {source.place(number, row_id)} {problem}.")
             if column == "label":
-                raise DataError(f"{source.path}: {source.place(number, row_id)} has label {value!r}; labels "
-                                f"must be {_label_names()}.")  # fmt: skip
+                raise DataError(
+                    f"{source.path}: {source.place(number, row_id)} has label {value!r}; labels "
+                    f"must be {_label_names()}."
+                )
             raise DataError(
                 f"{source.path}: {source.place(number, row_id)} has an empty {shown.get(column, column)}; "
                 "fill it in or remove the row."

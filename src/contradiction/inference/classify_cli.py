@@ -180,8 +180,10 @@ def gold_report(source, output: Path, task: ZeroShotTask) -> dict:
 
 
 def format_report(report: dict) -> str:
-    lines = [f"against the gold labels: accuracy {report['accuracy']:.3f}, macro-F1 {report['macro_f1']:.3f} "
-             f"on {report['rows']} texts"]  # fmt: skip
+    lines = [
+        f"against the gold labels: accuracy {report['accuracy']:.3f}, macro-F1 {report['macro_f1']:.3f} "
+        f"on {report['rows']} texts"
+    ]
     for lang, values in report.get("per_language", {}).items():
         accuracy, f1 = values["accuracy"], values["macro_f1"]
         lines.append(f"  {lang}: accuracy {accuracy:.3f}, macro-F1 {f1:.3f} ({values['rows']} texts)")

@@ -311,7 +311,7 @@ class DocumentChecker:
                         {name: float(x) for name, x in zip(LABELS, row, strict=True)},
                         evidence,
                         plan.window_spans[window],
-                    )  # fmt: skip
+                    )
                 )
             windows = len(plan.window_spans)
             pairs = windows * len(plan.claims) + sum(1 for a in asks if a[0] == p)
@@ -346,8 +346,10 @@ class DocumentChecker:
         for _ in range(4):
             pieces, lengths = self._pieces(document, sentences, budget)
             windows = pack(lengths, budget, self.overlap, self.max_sentences)
-            spans = [Span(pieces[i].start, pieces[j - 1].end, document[pieces[i].start : pieces[j - 1].end])
-                     for i, j in windows]  # fmt: skip
+            spans = [
+                Span(pieces[i].start, pieces[j - 1].end, document[pieces[i].start : pieces[j - 1].end])
+                for i, j in windows
+            ]
             counts = self.predictor.token_counts([w.text for w in spans], [longest] * len(spans))
             over = max(total - self.max_length for _, total in counts)
             if over <= 0:

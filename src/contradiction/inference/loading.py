@@ -119,7 +119,7 @@ HUB_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_co
 def hub_snapshot(repo_id: str) -> Path | None:
     """The cache folder of a Hub model that `inference.native` and `PairTokenizer` can run, its config, weights
     and tokenizer downloaded there first (or only looked up, when `HF_HUB_OFFLINE=1`); None for any other model,
-    or where anything fails, and transformers loads it from the Hub as before (and says what is wrong)."""
+    or where anything fails, and transformers loads it from the Hub instead (and says what is wrong)."""
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError
 

@@ -10,7 +10,7 @@ against transformers' on tiny models of both kinds; benchmarks/startup.py the la
 
 A folder this module does not recognise in every detail (another architecture or activation, custom code, a sharded
 or `.bin` checkpoint, a weight it has no place for or lacks) gets `None` from `load`, and the caller loads it with
-transformers as before: this path is a shortcut, never a second opinion on what a model is.
+transformers: this path is a shortcut, never a second opinion on what a model is.
 
     model = load(Path("outputs/model"), torch.bfloat16)  # None: use AutoModelForSequenceClassification
     model(input_ids=ids, attention_mask=mask).logits
@@ -33,8 +33,18 @@ ARCHITECTURES = {  # the config's architecture: (its model_type, the checkpoint'
     "XLMRobertaForSequenceClassification": ("xlm-roberta", "roberta", "dense"),
 }
 """What `load` builds. "pooler": tanh(dense(<s>)) then `classifier`; "dense": `classifier.dense`, tanh, `out_proj`."""
-REQUIRED = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size",
-            "max_position_embeddings", "type_vocab_size", "layer_norm_eps", "pad_token_id", "id2label")  # fmt: skip
+REQUIRED = (
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "vocab_size",
+    "max_position_embeddings",
+    "type_vocab_size",
+    "layer_norm_eps",
+    "pad_token_id",
+    "id2label",
+)
 """config.json keys `load` reads; a config without one of them is left to transformers and its class defaults."""
 UNSUPPORTED = ("auto_map", "is_decoder", "add_cross_attention", "quantization_config", "pruned_heads")
 """Config keys that, when set, change the model in ways this module does not repeat."""
@@ -192,9 +202,16 @@ class EncoderClassifier(nn.Module):
             names |= {"head_dense": f"{prefix}.pooler.dense", "head_out": "classifier"}
         else:
             names |= {"head_dense": "classifier.dense", "head_out": "classifier.out_proj"}
-        parts = {"query": "attention.self.query", "key": "attention.self.key", "value": "attention.self.value",
-                 "attention_out": "attention.output.dense", "attention_norm": "attention.output.LayerNorm",
-                 "up": "intermediate.dense", "down": "output.dense", "out_norm": "output.LayerNorm"}  # fmt: skip
+        parts = {
+            "query": "attention.self.query",
+            "key": "attention.self.key",
+            "value": "attention.self.value",
+            "attention_out": "attention.output.dense",
+            "attention_norm": "attention.output.LayerNorm",
+            "up": "intermediate.dense",
+            "down": "output.dense",
+            "out_norm": "output.LayerNorm",
+        }
         for i in range(self.config.num_layers):
             names |= {f"layers.{i}.{ours}": f"{prefix}.encoder.layer.{i}.{theirs}" for ours, theirs in parts.items()}
         return {

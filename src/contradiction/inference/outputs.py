@@ -64,8 +64,10 @@ class ChunkedOutputs:
         for key, value in self.settings.items():
             if saved["settings"].get(key) != value:
                 if key == "input":
-                    raise UserError(f"--resume: {self.settings['input']['path']} is not the file {self.progress} was "
-                                    f"written for (or it changed since); pass that file, {fix}.")  # fmt: skip
+                    raise UserError(
+                        f"--resume: {self.settings['input']['path']} is not the file {self.progress} was "
+                        f"written for (or it changed since); pass that file, {fix}."
+                    )
                 raise UserError(
                     f"--resume: {self.progress} was written with {key} {saved['settings'].get(key)}, not {value}; "
                     f"pass the same value, {fix}."

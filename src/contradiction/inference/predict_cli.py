@@ -165,8 +165,10 @@ def _predict(args: argparse.Namespace, state: PartialState) -> None:
         print(f"wrote {total} predictions to {args.output} ({summary}; {predictor.precision}{processes}{resumed})")
         if writer.counts.get(CUT_KEY):
             cut, window = writer.counts[CUT_KEY], predictor.max_length
-            print(f"{cut} of the {total} pairs were longer than {window} tokens: the end of their longer text was cut "
-                  "and never read (--max_length, or shorter texts)")  # fmt: skip
+            print(
+                f"{cut} of the {total} pairs were longer than {window} tokens: the end of their longer text was cut "
+                "and never read (--max_length, or shorter texts)"
+            )
         if args.probabilities:
             print(f"wrote probabilities to {args.probabilities}")
     state.wait_for_everyone()

@@ -22,6 +22,7 @@ PROB_COLUMNS = tuple(f"prob_{label}" for label in LABELS)
 
 TABLE_COLUMNS = ("id", "premise", "hypothesis", "lang_abv", "language", "predicted_label", *PROB_COLUMNS)
 
+
 def submission(table: pd.DataFrame) -> pd.DataFrame:
     """The Kaggle submission of a table of predictions (`chunk_table`): `id,prediction` with label ids 0, 1 or 2."""
     ids = {label: i for i, label in enumerate(LABELS)}

@@ -15,12 +15,25 @@ from typing import Any
 DIRECT_TOKENIZER_CLASSES = ("XLMRobertaTokenizer", "XLMRobertaTokenizerFast")  # one class in transformers 5
 """Tokenizer classes whose set-up `PairTokenizer` repeats: XLM-R's, which the multilingual e5 models use too."""
 
-SPECIAL_TOKENS = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "sep_token": "</s>",
-                  "pad_token": "<pad>", "cls_token": "<s>", "mask_token": "<mask>"}  # fmt: skip
+SPECIAL_TOKENS = {
+    "bos_token": "<s>",
+    "eos_token": "</s>",
+    "unk_token": "<unk>",
+    "sep_token": "</s>",
+    "pad_token": "<pad>",
+    "cls_token": "<s>",
+    "mask_token": "<mask>",
+}
 """XLMRobertaTokenizer's special tokens and their defaults."""
 
-UNREPEATED_SETTINGS = ("auto_map", "added_tokens_decoder", "extra_special_tokens", "additional_special_tokens",
-                       "model_input_names", "model_specific_special_tokens")  # fmt: skip
+UNREPEATED_SETTINGS = (
+    "auto_map",
+    "added_tokens_decoder",
+    "extra_special_tokens",
+    "additional_special_tokens",
+    "model_input_names",
+    "model_specific_special_tokens",
+)
 """tokenizer_config.json keys with which transformers builds the tokenizer in ways `PairTokenizer` does not repeat."""
 
 LEGACY_TOKENIZER_FILES = ("special_tokens_map.json", "added_tokens.json")  # transformers merges them into the config
@@ -45,8 +58,14 @@ class PairTokenizer:
 
     model_input_names = ("input_ids", "attention_mask")  # XLMRobertaTokenizer's: no token_type_ids
 
-    def __init__(self, backend: Any, pad_token_id: int, model_max_length: int, padding_side: str = "right",
-                 truncation_side: str = "right") -> None:  # fmt: skip
+    def __init__(
+        self,
+        backend: Any,
+        pad_token_id: int,
+        model_max_length: int,
+        padding_side: str = "right",
+        truncation_side: str = "right",
+    ) -> None:
         self.backend = backend
         self.pad_token_id = pad_token_id
         self.model_max_length = model_max_length
@@ -105,8 +124,9 @@ class PairTokenizer:
             truncation_side=config.get("truncation_side", "right"),
         )
 
-    def __call__(self, text: Sequence[str], text_pair: Sequence[str], truncation: str = "longest_first",
-                 max_length: int = 512) -> dict[str, list[list[int]]]:  # fmt: skip
+    def __call__(
+        self, text: Sequence[str], text_pair: Sequence[str], truncation: str = "longest_first", max_length: int = 512
+    ) -> dict[str, list[list[int]]]:
         """Token ids and attention masks of each pair, unpadded: what the transformers tokenizer returns for
         `tokenizer(premises, hypotheses, truncation="longest_first", max_length=...)`."""
         if truncation != "longest_first":

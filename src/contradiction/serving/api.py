@@ -148,8 +148,15 @@ def build_api(routes: list[JsonRoute], limits: Limits, monitor: Monitor, token: 
         if token:
             responses[401] = {"model": ErrorAnswer, "description": "no or a wrong access token"}
         for path, shown in ((route.path, True), (route.path + "/", False)):  # a trailing slash is the same route
-            api.add_api_route(path, endpoint, methods=["POST"], response_model=route.answer_model,
-                              summary=route.summary, responses=responses, include_in_schema=shown)  # fmt: skip
+            api.add_api_route(
+                path,
+                endpoint,
+                methods=["POST"],
+                response_model=route.answer_model,
+                summary=route.summary,
+                responses=responses,
+                include_in_schema=shown,
+            )
 
     def refused(status: int, message: str, headers: dict | None = None) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status, headers=headers)

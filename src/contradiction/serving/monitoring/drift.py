@@ -38,7 +38,7 @@ class TrainingLanguages:
     """The languages a model was trained on, as lower-case codes (en, th, zh).
 
     `shares` is the competition train split's language mix, the reference for language drift: it is the
-    traffic the model was built for. Rows from `--extra_train_data` are left out of it, since their mix only
+    traffic the model was built for. Rows from `--extra_data` are left out of it, since their mix only
     reflects per-source sampling caps; their languages are listed in `extra`, so that they count as known.
     """
 

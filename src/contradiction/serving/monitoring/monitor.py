@@ -143,12 +143,25 @@ class Monitor:
         request = uuid.uuid4().hex[:16]
         texts = self.log.log_texts
         rows = [
-            (now, request, endpoint, latency_s * 1000, len(p), len(h), label, float(c), *map(float, row),
-             p if texts else None, h if texts else None, pl, hl)
+            (
+                now,
+                request,
+                endpoint,
+                latency_s * 1000,
+                len(p),
+                len(h),
+                label,
+                float(c),
+                *map(float, row),
+                p if texts else None,
+                h if texts else None,
+                pl,
+                hl,
+            )
             for p, h, label, c, row, pl, hl in zip(
                 premises, hypotheses, labels, confidence, probs, premise_languages, hypothesis_languages, strict=True
             )
-        ]  # fmt: skip
+        ]
         try:
             self.log.write(rows)
         except sqlite3.Error as err:  # a full disk must not cost the user their answer

@@ -50,10 +50,22 @@ INDEXES = ("CREATE INDEX IF NOT EXISTS predictions_time ON predictions (time)",)
 ADDED_COLUMNS = (("premise_language", "TEXT"), ("hypothesis_language", "TEXT"))
 
 WRITTEN_COLUMNS = (
-    "time", "request", "endpoint", "latency_ms", "premise_chars", "hypothesis_chars", "label", "confidence",
-    "prob_entailment", "prob_neutral", "prob_contradiction", "premise", "hypothesis", "premise_language",
+    "time",
+    "request",
+    "endpoint",
+    "latency_ms",
+    "premise_chars",
+    "hypothesis_chars",
+    "label",
+    "confidence",
+    "prob_entailment",
+    "prob_neutral",
+    "prob_contradiction",
+    "premise",
+    "hypothesis",
+    "premise_language",
     "hypothesis_language",
-)  # fmt: skip
+)
 
 FRAME_COLUMNS = ("time", "request", "endpoint", "latency_ms", "label", "confidence", "premise_language")  # read back
 

@@ -1,6 +1,6 @@
 """The app's Monitoring tab, laid out as the page shows it: period and refresh, the summary, then four plots.
 
-The figures come from `Monitor.dashboard` (monitoring.py); this module places them and decides how their axes
+The figures come from `Monitor.dashboard` (monitor.py); this module places them and decides how their axes
 read. Plot times are in the viewer's time zone (Vega-Lite's time scale) and always in 24-hour form.
 """
 
@@ -29,7 +29,11 @@ ENDPOINT_COLORS = {  # (p95, p50): an endpoint's median in a pale shade of its p
     "predict_file": ("#9333ea", "#d8b4fe"),
     "analyze": ("#d97706", "#fcd34d"),
 }
-SPARE_COLORS = (("#475569", "#cbd5e1"), ("#0891b2", "#67e8f9"), ("#be123c", "#fda4af"))  # endpoints added later
+SPARE_COLORS = (
+    ("#475569", "#cbd5e1"),
+    ("#0891b2", "#67e8f9"),
+    ("#be123c", "#fda4af"),
+)  # for the other endpoints, in turn
 PERIODS = [("Last hour", 3600), ("Last day", 86400), ("Last week", 7 * 86400), ("Everything", 0)]
 TIME_TITLE = "time (your time zone)"
 # d3 time formats: Vega-Lite's default axis labels are 12-hour without am/pm ("01:25" for 13:25)
