@@ -75,16 +75,29 @@ def test_training_killed_mid_way_resumes_from_its_last_checkpoint(killed_then_re
 
 
 def test_resume_skips_a_half_written_checkpoint(killed_then_resumed, tiny_model_dir, sample_dir) -> None:
-    out, _, _ = killed_then_resumed
+    out, written, _ = killed_then_resumed
     shutil.copytree(out / "checkpoint-60", out / "checkpoint-70")  # killed while saving: no state, no optimizer
     (out / "checkpoint-70" / "trainer_state.json").unlink()
     (out / "checkpoint-70" / "optimizer.pt").unlink()
     command = train_command(tiny_model_dir, sample_dir, out, "--max_steps", "62", "--resume_from_checkpoint", "last")
-    resumed = subprocess.run(command, cwd=out.parent, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True)
+    resumed = subprocess.run(
+        command, cwd=out.parent, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    # it went on from checkpoint-60, the newest whole one: two more steps, saved as checkpoint-62
+    assert json.loads((out / "checkpoint-62" / "trainer_state.json").read_text())["global_step"] == 62
+    assert (out / "checkpoint-10" / "trainer_state.json").stat().st_mtime_ns == written  # not started again
+    assert not (out / "checkpoint-70" / "trainer_state.json").exists()  # the broken one was left as it was
 
 
-@pytest.mark.parametrize("case", ["resume-without-checkpoint", "output-dir-is-a-file", "two-label-checkpoint"])
+MISTAKES = {
+    "resume-without-checkpoint": "holds no complete checkpoint; drop the flag to start from scratch",
+    "output-dir-is-a-file": "is a file; pass a folder for the model",
+    "two-label-checkpoint": "cannot be loaded as a 3-label classifier",
+}
+
+
+@pytest.mark.parametrize("case", list(MISTAKES))
 def test_more_training_mistakes_end_in_one_sentence(case, tiny_model_dir, sample_dir, tmp_path, capsys) -> None:
     import importlib.util
 
@@ -112,7 +125,10 @@ def test_more_training_mistakes_end_in_one_sentence(case, tiny_model_dir, sample
     argv = train_command(model, sample_dir, out, *extra)[2:]
     with pytest.raises(SystemExit) as exit_info:
         run_main(lambda: train.main(argv))
-    assert exit_info.value.code == 2 and "Traceback" not in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "Traceback" not in err
+    (line,) = [line for line in err.splitlines() if line.startswith("error: ")]  # one sentence, naming the input
+    assert line.endswith(".") and MISTAKES[case] in line, line
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trai
 from contradiction.cli import run_main
 from contradiction.data.competition import prepare
 from contradiction.errors import UserError
+from contradiction.inference.predictor import Predictor
 from contradiction.labels import LABELS
 from contradiction.training.arguments import parse_args
 from contradiction.training.pipeline import evaluation_report, make_compute_metrics
@@ -342,7 +343,20 @@ def test_quick_start_command_runs_as_written(tmp_path):
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert (tmp_path / "outputs" / "smoke" / "model.safetensors").is_file()
+    out = tmp_path / "outputs" / "smoke"
+    # what README's quick start says the folder holds, and a model that answers
+    for name in (
+        "model.safetensors",
+        "tokenizer.json",
+        "eval_results.json",
+        "confusion_matrix.png",
+        "per_language_accuracy.png",
+        "recipe.yaml",
+        "README.md",
+    ):
+        assert (out / name).is_file(), name
+    probabilities = Predictor.from_pretrained(out).predict("Il pleut.", "Le soleil brille.")
+    assert list(probabilities) == list(LABELS) and sum(probabilities.values()) == pytest.approx(1.0, abs=1e-5)
     assert list((tmp_path / "home" / ".cache" / "contradiction").glob("tiny-xlmr-*/tokenizer.json"))
 
 
