@@ -14,17 +14,14 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from gradio_client import Client
+from conftest import ServedApp
 from gradio_client.exceptions import AppError
-from local_app import free_port, launch_local
+from local_app import free_port
 from prometheus_client.parser import text_string_to_metric_families
 
 from contradiction.inference.predictor import Predictor
 from contradiction.serving.cli import parse_args
-from contradiction.serving.limits import Limits
 from contradiction.serving.monitoring.drift import MIN_DRIFT_PREDICTIONS, MIN_LANGUAGE_DRIFT_PREDICTIONS
-from contradiction.serving.monitoring.monitor import Monitor
-from contradiction.serving.page import build_demo
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy" / "prometheus"
 ALERTS = DEPLOY / "alerts.yml"
@@ -103,15 +100,8 @@ def test_every_rule_tells_a_person_what_happened_and_where_to_look() -> None:
 
 
 @pytest.fixture
-def app(tiny_model_dir: Path, tmp_path: Path) -> Iterator[tuple[Client, Predictor, str]]:
-    predictor = Predictor.from_pretrained(tiny_model_dir)
-    limits, monitor = Limits(), Monitor()
-    demo = build_demo(predictor, limits, monitor, output_dir=tmp_path / "outputs")
-    url = launch_local(demo, limits, monitor)
-    try:
-        yield Client(url, verbose=False), predictor, url
-    finally:
-        demo.close()
+def app(serve_app_for_test) -> ServedApp:
+    return serve_app_for_test()
 
 
 def fail_always(predictor: Predictor, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -125,7 +115,7 @@ def fail_always(predictor: Predictor, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_every_metric_a_rule_names_is_exported_by_the_app(app, monkeypatch) -> None:
     """The rules' metric names and label values are the app's contract: renaming one breaks a test, not an alert."""
-    client, predictor, url = app
+    client, predictor, url = app.client, app.predictor, app.url
     client.predict("Il pleut depuis ce matin.", "Le soleil brille.", api_name="/predict")
     with pytest.raises(AppError):
         client.predict("", "An empty premise is refused.", api_name="/predict")
@@ -172,7 +162,7 @@ def prometheus(app, tmp_path: Path) -> Iterator[str]:
     """A Prometheus on a free loopback port that scrapes the test app every second and evaluates the
     model-error rule of alerts.yml, with its 5-minute window cut to WINDOW_S seconds; its URL."""
     binary = tool("prometheus", "prometheus")
-    _, _, app_url = app
+    app_url = app.url
     error_rule = rule("ContradictionModelErrors")
     error_rule["expr"] = error_rule["expr"].replace("[5m]", f"[{WINDOW_S}s]")
     (tmp_path / "rules.yml").write_text(yaml.safe_dump({"groups": [{"name": "test", "rules": [error_rule]}]}))
@@ -226,7 +216,7 @@ def firing(url: str, name: str) -> list[dict]:
 
 @pytest.mark.slow
 def test_prometheus_fires_the_model_error_alert_when_the_model_fails(app, prometheus, monkeypatch) -> None:
-    client, predictor, app_url = app
+    client, predictor, app_url = app.client, app.predictor, app.url
     fail_always(predictor, monkeypatch)
     start = time.monotonic()
     errors, alerts = 0, []

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,6 @@ import pandas as pd
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
-from local_app import launch_local
 
 from contradiction.inference.predictor import Predictor
 from contradiction.inference.tables import PROB_COLUMNS
@@ -31,22 +29,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def predictor(smoke_run: Path) -> Predictor:
+def predictor(make_predictor, smoke_run: Path) -> Predictor:
     """A model trained by train.py: its folder has eval_results.json (per-language record, calibration)."""
-    return Predictor.from_pretrained(smoke_run)
+    return make_predictor(smoke_run)
 
 
 @pytest.fixture(scope="module")
-def client(predictor: Predictor, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
-    limits, monitor = Limits(), Monitor()
-    demo = build_demo(predictor, limits, monitor, output_dir=tmp_path_factory.mktemp("app-outputs"))
-    url = launch_local(demo, limits, monitor)
-    try:
-        yield Client(
-            url, verbose=False, analytics_enabled=False, download_files=str(tmp_path_factory.mktemp("downloads"))
-        )
-    finally:
-        demo.close()
+def client(serve_app, predictor: Predictor) -> Client:
+    return serve_app(predictor).client
 
 
 def confidences(label_value: dict) -> dict[str, float]:

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import re
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gradio_client import Client
+from conftest import ServedApp
 from gradio_client.exceptions import AppError
 from local_app import browser_page, browser_tools, launch_local
 
@@ -26,24 +25,18 @@ LABELS = "sport, politique, santé, voyage"
 
 
 @pytest.fixture(scope="module")
-def predictor(smoke_run: Path) -> Predictor:
-    return Predictor.from_pretrained(smoke_run)
+def predictor(make_predictor, smoke_run: Path) -> Predictor:
+    return make_predictor(smoke_run)
 
 
 @pytest.fixture(scope="module")
-def app(predictor: Predictor, tmp_path_factory) -> Iterator[tuple[Client, str, Monitor]]:
-    limits, monitor = Limits(max_labels=8), Monitor()
-    demo = build_demo(predictor, limits, monitor, output_dir=tmp_path_factory.mktemp("outputs"))
-    url = launch_local(demo, limits, monitor)
-    try:
-        yield Client(url, verbose=False, analytics_enabled=False), url, monitor
-    finally:
-        demo.close()
+def app(serve_app, predictor: Predictor) -> ServedApp:
+    return serve_app(predictor, Limits(max_labels=8))
 
 
 @pytest.mark.parametrize("multi_label", [False, True])
 def test_classify_answers_as_the_transformers_pipeline_does(app, predictor: Predictor, multi_label: bool) -> None:
-    client, _, _ = app
+    client = app.client
     template = "Ce texte parle de {}."
     answer = client.predict(TEXT, LABELS, template, multi_label, api_name="/classify")
     assert set(answer) == {"sequence", "labels", "scores"}
@@ -57,14 +50,14 @@ def test_classify_answers_as_the_transformers_pipeline_does(app, predictor: Pred
 
 
 def test_the_template_and_multi_label_may_be_left_out(app) -> None:
-    client, _, _ = app
+    client = app.client
     answer = client.predict(TEXT, "sports\npolitics", api_name="/classify")
     assert sorted(answer["labels"]) == ["politics", "sports"]
     assert sum(answer["scores"]) == pytest.approx(1.0, abs=1e-6)
 
 
 def test_one_text_with_its_labels_is_one_forward_pass(app, predictor: Predictor, monkeypatch) -> None:
-    client, _, _ = app
+    client = app.client
     calls: list[int] = []
     original = predictor.logits
 
@@ -90,14 +83,14 @@ def test_one_text_with_its_labels_is_one_forward_pass(app, predictor: Predictor,
     ],
 )
 def test_bad_requests_get_one_sentence(app, text: str, labels: str, template: str, message: str) -> None:
-    client, _, _ = app
+    client = app.client
     with pytest.raises(AppError) as caught:
         client.predict(text, labels, template, False, api_name="/classify")
     assert message in str(caught.value)
 
 
 def test_classify_is_counted_but_kept_out_of_the_drift(app) -> None:
-    client, url, monitor = app
+    client, url, monitor = app.client, app.url, app.monitor
     before = len(monitor._recent)
     client.predict(TEXT, LABELS, DEFAULT_TEMPLATE, False, api_name="/classify")
     assert len(monitor._recent) == before  # its pairs are not users' premises and hypotheses
@@ -107,7 +100,7 @@ def test_classify_is_counted_but_kept_out_of_the_drift(app) -> None:
 
 
 def test_the_api_lists_classify_and_not_the_page_s_helpers(app) -> None:
-    client, _, _ = app
+    client = app.client
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert "/classify" in endpoints
     assert [p["parameter_name"] for p in endpoints["/classify"]["parameters"]] == [

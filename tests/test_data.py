@@ -1,4 +1,4 @@
-"""data.py and data_prep.py: validation messages, stratified split, determinism, the saved dataset."""
+"""data/competition.py and data_prep.py: validation messages, stratified split, determinism, the saved dataset."""
 
 from __future__ import annotations
 

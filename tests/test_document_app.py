@@ -7,18 +7,16 @@ from __future__ import annotations
 import re
 import threading
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from gradio_client import Client
+from conftest import ServedApp
 from gradio_client.exceptions import AppError
 from local_app import browser_page, browser_tools, launch_local
 from test_documents import FILLER, keyword_probabilities
 
 from contradiction.inference.documents import DocumentChecker
-from contradiction.inference.options import PredictorOptions
 from contradiction.inference.predictor import Predictor
 from contradiction.serving.documents import DOCUMENT_EXAMPLES
 from contradiction.serving.limits import Limits
@@ -32,23 +30,17 @@ CLAIMS = "The museum is open on Mondays. A bus leaves every hour."
 
 
 @pytest.fixture(scope="module")
-def predictor(tiny_model_dir: Path) -> Predictor:
-    return Predictor.from_pretrained(tiny_model_dir, PredictorOptions(max_length=64))  # two sentences a window
+def predictor(make_predictor) -> Predictor:
+    return make_predictor(max_length=64)  # two sentences a window
 
 
 @pytest.fixture(scope="module")
-def app(predictor: Predictor, tmp_path_factory) -> Iterator[tuple[Client, str, object]]:
-    monitor = Monitor()
-    demo = build_demo(predictor, LIMITS, monitor, output_dir=tmp_path_factory.mktemp("outputs"))
-    url = launch_local(demo, LIMITS, monitor)
-    try:
-        yield Client(url, verbose=False, analytics_enabled=False), url, demo
-    finally:
-        demo.close()
+def app(serve_app, predictor: Predictor) -> ServedApp:
+    return serve_app(predictor, LIMITS)
 
 
 def test_check_document_answers_what_the_checker_answers(app, predictor: Predictor) -> None:
-    client, url, _ = app
+    client, url = app.client, app.url
     answer = client.predict(DOCUMENT, CLAIMS, api_name="/check_document")
     expected = DocumentChecker(predictor).check(DOCUMENT, CLAIMS, "en").to_dict()
     assert answer["label"] == expected["label"]
@@ -78,7 +70,7 @@ def test_check_document_answers_what_the_checker_answers(app, predictor: Predict
     ],
 )
 def test_bad_requests_get_one_sentence(app, document: str, claims: str, status: int, message: str) -> None:
-    client, url, _ = app
+    client, url = app.client, app.url
     with pytest.raises(AppError) as caught:
         client.predict(document, claims, api_name="/check_document")
     assert message in str(caught.value)
@@ -89,13 +81,13 @@ def test_bad_requests_get_one_sentence(app, document: str, claims: str, status: 
 
 
 def test_a_body_without_claims_is_refused(app) -> None:
-    _, url, _ = app
+    url = app.url
     response = httpx.post(f"{url.rstrip('/')}/api/v1/check_document", json={"document": DOCUMENT}, timeout=60)
     assert response.status_code == 400 and 'The body has no "claims"' in response.json()["error"]
 
 
 def test_a_long_document_goes_in_chunks_and_single_pairs_go_first(app) -> None:
-    client, url, demo = app
+    client, demo = app.client, app.demo
     scheduler = demo.context.scheduler
     long_document = " ".join(FILLER * 6)  # 54 sentences: more windows than one interactive pass takes
     before = scheduler.passes[Priority.BATCH]
@@ -139,7 +131,7 @@ def test_a_long_document_goes_in_chunks_and_single_pairs_go_first(app) -> None:
 
 
 def test_check_document_is_counted_and_listed(app) -> None:
-    client, url, _ = app
+    client, url = app.client, app.url
     client.predict(DOCUMENT, CLAIMS, api_name="/check_document")
     metrics = urllib.request.urlopen(f"{url.rstrip('/')}/metrics", timeout=30).read().decode()
     count = re.search(r'^contradiction_requests_total\{endpoint="check_document"\} (\S+)$', metrics, re.M)

@@ -3,8 +3,6 @@ that points at the deciding sentence, and claims checked one by one."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -19,7 +17,6 @@ from contradiction.inference.documents import (
     pack,
     split_sentences,
 )
-from contradiction.inference.options import PredictorOptions
 from contradiction.inference.predictor import Predictor
 from contradiction.labels import LABELS
 
@@ -115,8 +112,8 @@ def test_the_rule() -> None:
 
 
 @pytest.fixture(scope="module")
-def predictor(tiny_model_dir: Path) -> Predictor:
-    return Predictor.from_pretrained(tiny_model_dir, PredictorOptions(max_length=96, fast=False))
+def predictor(make_predictor) -> Predictor:
+    return make_predictor(max_length=96, fast=False)
 
 
 def keyword_probabilities(premises, hypotheses) -> np.ndarray:

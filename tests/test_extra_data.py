@@ -1,4 +1,4 @@
-"""data/extra.py and --extra_data: the mixture of sources, every file format, labels by name, item-wise
+"""data/extra/ and --extra_data: the mixture of sources, every file format, labels by name, item-wise
 deduplication, sampling, schedules."""
 
 from __future__ import annotations

@@ -10,13 +10,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gradio_client import Client, handle_file
+from conftest import ServedApp
+from gradio_client import handle_file
 from gradio_client.exceptions import AppError
-from local_app import launch_local
 from prometheus_client.parser import text_string_to_metric_families
 
 from contradiction.cli import run_main
@@ -24,9 +23,6 @@ from contradiction.inference.predictor import Predictor
 from contradiction.labels import LABELS
 from contradiction.serving.cli import main
 from contradiction.serving.common import MODEL_FAILED
-from contradiction.serving.limits import Limits
-from contradiction.serving.monitoring.monitor import Monitor
-from contradiction.serving.page import build_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -132,15 +128,8 @@ def test_more_training_mistakes_end_in_one_sentence(case, tiny_model_dir, sample
 
 
 @pytest.fixture
-def app(tiny_model_dir: Path, tmp_path: Path) -> Iterator[tuple[Client, Predictor, Monitor, str]]:
-    predictor = Predictor.from_pretrained(tiny_model_dir)
-    limits, monitor = Limits(), Monitor()
-    demo = build_demo(predictor, limits, monitor, output_dir=tmp_path / "outputs")
-    url = launch_local(demo, limits, monitor)
-    try:
-        yield Client(url, verbose=False, download_files=str(tmp_path / "dl")), predictor, monitor, url
-    finally:
-        demo.close()
+def app(serve_app_for_test) -> ServedApp:
+    return serve_app_for_test()
 
 
 def fail_once(predictor: Predictor, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -167,7 +156,7 @@ def model_errors(url: str) -> dict[str, float]:
 
 
 def test_app_keeps_serving_after_a_failure_inside_the_model(app, monkeypatch, sample_dir: Path, caplog) -> None:
-    client, predictor, _, url = app
+    client, predictor, url = app.client, app.predictor, app.url
     fail_once(predictor, monkeypatch)
     with pytest.raises(AppError) as err:
         client.predict("A man is sleeping.", "Nobody sleeps.", api_name="/predict")
@@ -189,7 +178,7 @@ def test_app_keeps_serving_after_a_failure_inside_the_model(app, monkeypatch, sa
 
 
 def test_a_failure_reaches_only_its_own_batch(app, monkeypatch) -> None:
-    client, predictor, _, _ = app
+    client, predictor = app.client, app.predictor
     fail_once(predictor, monkeypatch)
     jobs = [client.submit(f"Premise {i}.", "A hypothesis.", api_name="/predict") for i in range(6)]
     outcomes = []

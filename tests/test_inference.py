@@ -20,8 +20,8 @@ from contradiction.labels import LABELS
 
 
 @pytest.fixture(scope="module")
-def predictor(tiny_model_dir: Path) -> Predictor:
-    return Predictor.from_pretrained(tiny_model_dir, PredictorOptions(fast=False))  # float32: exact comparisons
+def predictor(make_predictor) -> Predictor:
+    return make_predictor(fast=False)  # float32: exact comparisons
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
+from conftest import ServedApp
 from gradio_client import Client
-from local_app import served
 from recorded_api import CASES, RECORD, answers, contract, same
 
 from contradiction.inference.predictor import Predictor
@@ -20,7 +19,6 @@ from contradiction.serving.common import MODEL_FAILED
 from contradiction.serving.limits import Limits
 from contradiction.serving.monitoring.monitor import Monitor
 from contradiction.serving.monitoring.store import PredictionLog
-from contradiction.serving.page import build_demo
 from contradiction.serving.scheduler import Priority
 
 TOKEN = "t0ken-for-the-tests-only"
@@ -29,22 +27,15 @@ PAIR = {"premise": "A woman is reading on the train.", "hypothesis": "A woman is
 
 
 @pytest.fixture(scope="module")
-def predictor(tiny_model_dir: Path) -> Predictor:
-    return Predictor.from_pretrained(tiny_model_dir)
-
-
-@pytest.fixture(scope="module")
-def app(predictor: Predictor, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, object]]:
-    """The app with small limits (300 characters, 4 pairs, 5 labels) and a prediction database; its URL and demo."""
+def app(serve_app, predictor: Predictor, tmp_path_factory: pytest.TempPathFactory) -> ServedApp:
+    """The app with small limits (300 characters, 4 pairs, 5 labels) and a prediction database."""
     monitor = Monitor(PredictionLog(tmp_path_factory.mktemp("db") / "monitoring.sqlite"))
-    demo = build_demo(predictor, LIMITS, monitor, output_dir=tmp_path_factory.mktemp("o"))
-    with served(demo, LIMITS, monitor, mcp_server=False) as url:
-        yield url, demo
+    return serve_app(predictor, LIMITS, monitor, mcp_server=False)
 
 
 @pytest.fixture(scope="module")
 def http(app) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=app[0], timeout=120) as client:
+    with httpx.Client(base_url=app.url, timeout=120) as client:
         yield client
 
 
@@ -87,7 +78,7 @@ def test_classify_answers_as_the_gradio_endpoint(app, http) -> None:
     answer = response.json()
     assert answer["sequence"] == body["text"] and sorted(answer["labels"]) == sorted(body["labels"])
     assert sum(answer["scores"]) == pytest.approx(1.0, abs=1e-5)
-    client = Client(app[0], verbose=False)
+    client = Client(app.url, verbose=False)
     gradio = client.predict(body["text"], "sports, politics, health", api_name="/classify")
     assert answer["labels"] == gradio["labels"] and answer["scores"] == pytest.approx(gradio["scores"], abs=1e-6)
     multi = http.post("/api/v1/classify", json={**body, "template": "It is about {}.", "multi_label": True}).json()
@@ -150,7 +141,7 @@ def test_every_route_answers_as_recorded(app, http) -> None:
     """The answers of tests/recorded_api.py's requests, as the app gave them when they were recorded: the same
     status and body, numbers within 1e-4; the description promises the same paths, fields and statuses."""
     recorded = json.loads(RECORD.read_text(encoding="utf-8"))
-    got = answers(app[0])
+    got = answers(app.url)
     differences = {name: d for name, *_ in CASES if (d := same(recorded[name], got[name]))}
     assert not differences, json.dumps(differences, indent=1, ensure_ascii=False)
     description = http.get("/api/v1/openapi.json").json()
@@ -185,7 +176,7 @@ def test_openapi_describes_the_routes_with_the_limits(http) -> None:
 
 
 def test_calls_go_through_the_scheduler_and_monitoring_under_their_own_names(app, http) -> None:
-    url, demo = app
+    url, demo = app.url, app.demo
     log, scheduler = demo.context.monitor.log, demo.runtime.scheduler
     before = {name: log.count(name) for name in ("api_v1_nli", "api_v1_nli_pairs")}
     passes = dict(scheduler.passes)
@@ -212,11 +203,8 @@ def test_a_model_failure_is_503_and_one_sentence(http, predictor, monkeypatch) -
 
 
 @pytest.fixture(scope="module")
-def guarded_app(predictor: Predictor, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    limits, monitor = Limits(), Monitor()
-    demo = build_demo(predictor, limits, monitor, output_dir=tmp_path_factory.mktemp("o"))
-    with served(demo, limits, monitor, api_token=TOKEN) as url:
-        yield url
+def guarded_app(serve_app, predictor: Predictor) -> str:
+    return serve_app(predictor, api_token=TOKEN).url
 
 
 def test_the_token_guards_the_json_api_and_mcp_but_not_the_page(guarded_app, capfd, monkeypatch) -> None:

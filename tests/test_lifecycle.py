@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import os
 import threading
-from pathlib import Path
 
 import pytest
 from gradio_client import Client
 from local_app import launch_local
 
-from contradiction.inference.predictor import Predictor
 from contradiction.labels import LABELS
 from contradiction.serving.limits import Limits
 from contradiction.serving.monitoring.monitor import Monitor
@@ -21,11 +19,6 @@ from contradiction.serving.page import GRADIO_SUMMARY_ENV, build_demo
 def new_workers(before: set[threading.Thread]) -> list[threading.Thread]:
     """The scheduler workers ("model-scheduler" threads) started since `before` was taken."""
     return [t for t in threading.enumerate() if t not in before and t.name == "model-scheduler"]
-
-
-@pytest.fixture(scope="module")
-def predictor(tiny_model_dir: Path) -> Predictor:
-    return Predictor.from_pretrained(tiny_model_dir)
 
 
 def test_closing_a_served_app_stops_its_worker_and_removes_the_folder_it_made(predictor, monkeypatch) -> None:

@@ -1,25 +1,20 @@
-"""The app's API endpoints as MCP tools (Gradio's MCP server, `cli.launch(mcp_server=True)`), listed and called by a
+"""The app's API endpoints as MCP tools (Gradio's MCP server, `server.launch(mcp_server=True)`), listed and called by a
 real MCP client (the `mcp` package) over streamable HTTP on the loopback, offline."""
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
 import httpx
 import pytest
-from local_app import served
+from conftest import ServedApp
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from contradiction.inference.predictor import Predictor
 from contradiction.labels import LABELS
-from contradiction.serving.limits import Limits
-from contradiction.serving.monitoring.monitor import Monitor
-from contradiction.serving.page import build_demo
 
 TOKEN = "another-t0ken-for-the-tests"
 TOOLS = {"predict", "analyze", "predict_batch", "classify", "predict_file", "check_document"}  # the public endpoints
@@ -41,13 +36,9 @@ PRIVATE = {
 
 
 @pytest.fixture(scope="module")
-def app(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Monitor]]:
-    """The app with MCP on and the access token set; its URL and monitor."""
-    limits, monitor = Limits(), Monitor()
-    outputs = tmp_path_factory.mktemp("o")
-    demo = build_demo(Predictor.from_pretrained(tiny_model_dir), limits, monitor, output_dir=outputs)
-    with served(demo, limits, monitor, api_token=TOKEN) as url:
-        yield url, monitor
+def app(serve_app) -> ServedApp:
+    """The app with MCP on and the access token set."""
+    return serve_app(api_token=TOKEN)
 
 
 def with_session(url: str, work: Callable[[ClientSession], Awaitable[Any]], token: str | None = TOKEN) -> Any:
@@ -65,7 +56,7 @@ def with_session(url: str, work: Callable[[ClientSession], Awaitable[Any]], toke
 
 
 def test_the_tools_are_the_public_endpoints_with_their_descriptions(app) -> None:
-    tools = {tool.name: tool for tool in with_session(app[0], lambda session: session.list_tools()).tools}
+    tools = {tool.name: tool for tool in with_session(app.url, lambda session: session.list_tools()).tools}
     assert set(tools) == TOOLS
     assert not PRIVATE & set(tools)
     analyze = tools["analyze"]
@@ -83,7 +74,7 @@ def test_the_tools_are_the_public_endpoints_with_their_descriptions(app) -> None
 
 
 def test_analyze_is_called_through_the_app(app) -> None:
-    url, monitor = app
+    url, monitor = app.url, app.monitor
     before = monitor.metrics.requests.labels("analyze")._value.get()
 
     async def call(session):
@@ -102,7 +93,7 @@ def test_a_refused_input_is_an_error_result_with_its_sentence(app) -> None:
     async def call(session):
         return await session.call_tool("analyze", {"premise": " ", "hypothesis": "Il pleut."})
 
-    result = with_session(app[0], call)
+    result = with_session(app.url, call)
     assert result.isError
     assert "The premise is empty" in result.content[0].text
 
@@ -114,9 +105,9 @@ def test_mcp_needs_the_token_when_one_is_set(app) -> None:
     headers = {"Accept": "application/json, text/event-stream"}
     for authorization in (None, "Bearer wrong"):
         extra = {"Authorization": authorization} if authorization else {}
-        response = httpx.post(f"{app[0]}gradio_api/mcp/", json=initialize, headers={**headers, **extra})
+        response = httpx.post(f"{app.url}gradio_api/mcp/", json=initialize, headers={**headers, **extra})
         assert response.status_code == 401 and "error" in response.json()
-    assert TOOLS <= {tool.name for tool in with_session(app[0], lambda s: s.list_tools()).tools}  # with the token
+    assert TOOLS <= {tool.name for tool in with_session(app.url, lambda s: s.list_tools()).tools}  # with the token
 
 
 def test_mcp_is_on_unless_turned_off_and_the_token_comes_from_the_environment(monkeypatch, capsys) -> None:

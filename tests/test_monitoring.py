@@ -1,6 +1,6 @@
-"""monitoring.py, monitoring_tab.py and the app's monitoring: every prediction in SQLite (WAL, nothing lost under
-concurrency, older databases upgraded in place), Prometheus metrics at /metrics, the training label and language
-mixes, drift, and the Monitoring tab's figures (per-endpoint latency, 24-hour times)."""
+"""serving/monitoring/ (store, monitor, drift, prometheus, tab) and the app's monitoring: every prediction in SQLite
+(WAL, nothing lost under concurrency, older databases upgraded in place), Prometheus metrics at /metrics, the training
+label and language mixes, drift, and the Monitoring tab's figures (per-endpoint latency, 24-hour times)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import math
 import shutil
 import sqlite3
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import gradio as gr
@@ -22,13 +21,11 @@ import pytest
 from gradio.state_holder import SessionState
 from gradio_client import Client
 from gradio_client.exceptions import AppError
-from local_app import CHROMIUM, CHROMIUM_ARGS, browser_tools, free_port, launch_local
+from local_app import CHROMIUM, CHROMIUM_ARGS, browser_tools, free_port
 from prometheus_client.parser import text_string_to_metric_families
 
 from contradiction.errors import UserError
-from contradiction.inference.predictor import Predictor
 from contradiction.labels import LABELS
-from contradiction.serving.limits import Limits
 from contradiction.serving.monitoring.drift import (
     MIN_DRIFT_PREDICTIONS,
     MIN_LANGUAGE_DRIFT_PREDICTIONS,
@@ -45,7 +42,6 @@ from contradiction.serving.monitoring.tab import (
     latency_colors,
     time_axis_format,
 )
-from contradiction.serving.page import build_demo
 from contradiction.serving.pairs import EXAMPLES
 
 DATA = Path(__file__).parent / "data"
@@ -484,17 +480,9 @@ def test_the_page_shows_afternoon_times_in_24_hour_form(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def served(tiny_model_dir: Path, tmp_path_factory) -> Iterator[tuple[Client, str, Monitor]]:
-    monitor = Monitor(PredictionLog(tmp_path_factory.mktemp("db") / "monitoring.sqlite"))
-    limits = Limits()
-    demo = build_demo(
-        Predictor.from_pretrained(tiny_model_dir), limits, monitor, output_dir=tmp_path_factory.mktemp("o")
-    )
-    url = launch_local(demo, limits, monitor)
-    try:
-        yield Client(url, verbose=False), url, monitor
-    finally:
-        demo.close()
+def served(serve_app, tmp_path_factory) -> tuple[Client, str, Monitor]:
+    app = serve_app(monitor=Monitor(PredictionLog(tmp_path_factory.mktemp("db") / "monitoring.sqlite")))
+    return app.client, app.url, app.monitor
 
 
 def scrape(url: str) -> dict[tuple[str, tuple], float]:

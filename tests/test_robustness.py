@@ -8,11 +8,11 @@ import json
 import os
 import shutil
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from conftest import ServedApp
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from local_app import launch_local
@@ -264,18 +264,9 @@ def test_text_problem_names_each_kind() -> None:
 
 
 @pytest.fixture(scope="module")
-def app(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Client, str]]:
+def app(serve_app) -> ServedApp:
     """The app with small limits: 300 characters, 4 pairs, 10 rows, 2 kB (0.002 MB) uploads."""
-    limits = Limits(max_chars=300, max_pairs=4, max_rows=10, max_upload_mb=0.002)
-    monitor = Monitor()
-    demo = build_demo(
-        Predictor.from_pretrained(tiny_model_dir), limits, monitor, output_dir=tmp_path_factory.mktemp("o")
-    )
-    url = launch_local(demo, limits, monitor)
-    try:
-        yield Client(url, verbose=False, download_files=str(tmp_path_factory.mktemp("dl"))), url
-    finally:
-        demo.close()
+    return serve_app(limits=Limits(max_chars=300, max_pairs=4, max_rows=10, max_upload_mb=0.002))
 
 
 def assert_distribution(result: dict) -> None:
@@ -286,12 +277,12 @@ def assert_distribution(result: dict) -> None:
 
 @pytest.mark.parametrize("kind", list(ODD_TEXTS))
 def test_odd_texts_get_a_prediction(app, kind: str) -> None:
-    client, _ = app
+    client = app.client
     assert_distribution(client.predict(ODD_TEXTS[kind], "Something is said.", api_name="/predict"))
 
 
 def test_a_100k_character_text_is_refused_by_both_endpoints(app) -> None:
-    client, _ = app
+    client = app.client
     long = "Baba yangu anapenda kusoma magazeti. " * 2800
     with pytest.raises(AppError, match=r"^The hypothesis has 103,600 characters, over the limit of 300; shorten it\.$"):
         client.predict("A premise.", long, api_name="/predict")
@@ -304,7 +295,7 @@ def test_a_100k_character_text_is_refused_by_both_endpoints(app) -> None:
     [(None, "The premise is empty; send a sentence."), ("\n\t ", "The premise is empty; send a sentence.")],
 )
 def test_missing_text_is_refused(app, premise, expected: str) -> None:
-    client, _ = app
+    client = app.client
     with pytest.raises(AppError) as err:
         client.predict(premise, "A hypothesis.", api_name="/predict")
     assert str(err.value) == expected
@@ -312,7 +303,7 @@ def test_missing_text_is_refused(app, premise, expected: str) -> None:
 
 def test_invalid_unicode_in_the_json_is_refused(app) -> None:
     """A lone surrogate is valid JSON (\\ud800) but not text; gradio_client cannot even send it, so raw HTTP."""
-    _, url = app
+    url = app.url
     body = b'{"data": ["caf\\ud800", "A hypothesis."]}'
     start = httpx.post(f"{url}gradio_api/call/predict", content=body, headers={"content-type": "application/json"})
     stream = httpx.get(f"{url}gradio_api/call/predict/{start.json()['event_id']}", timeout=60).text
@@ -322,7 +313,7 @@ def test_invalid_unicode_in_the_json_is_refused(app) -> None:
 
 
 def test_predict_batch_limits_and_shapes(app) -> None:
-    client, _ = app
+    client = app.client
     with pytest.raises(AppError, match=r"^Got 5 pairs; send at most 4 per call, or upload a CSV file\.$"):
         client.predict(["A."] * 5, ["B."] * 5, api_name="/predict_batch")
     with pytest.raises(AppError, match=r"^Send two lists of strings: the premises and the hypotheses\.$"):
@@ -335,7 +326,7 @@ def test_predict_batch_limits_and_shapes(app) -> None:
 
 
 def test_upload_over_the_size_limit_is_refused(app, tmp_path: Path) -> None:
-    client, url = app
+    client, url = app.client, app.url
     rows = [[str(i), "The shop opens at nine.", "It opens.", "en", "English"] for i in range(100)]
     big = write_rows(tmp_path / "big.csv", rows, TEST_HEADER)
     with pytest.raises(ValueError, match="exceeds the maximum file size of 2097 bytes"):  # gradio_client checks first
@@ -366,12 +357,12 @@ def test_the_size_limit_holds_even_when_launched_without_it(tiny_model_dir: Path
 
 
 def test_predict_file_without_a_file_only_warns(app) -> None:
-    client, _ = app
+    client = app.client
     assert client.predict(None, api_name="/predict_file") == ({"__type__": "update"},) * 3  # nothing changes
 
 
 def test_upload_with_too_many_rows_is_refused(app, tmp_path: Path) -> None:
-    client, _ = app
+    client = app.client
     rows = [[str(i), "A.", "B.", "en", "English"] for i in range(11)]
     with pytest.raises(AppError) as err:
         client.predict(handle_file(write_rows(tmp_path / "rows.csv", rows, TEST_HEADER)), api_name="/predict_file")
@@ -393,7 +384,7 @@ def test_upload_with_too_many_rows_is_refused(app, tmp_path: Path) -> None:
     ],
 )
 def test_bad_uploads_are_named_by_their_own_name(app, tmp_path: Path, name: str, content: bytes, expected: str) -> None:
-    client, _ = app
+    client = app.client
     path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(AppError) as err:
@@ -403,7 +394,7 @@ def test_bad_uploads_are_named_by_their_own_name(app, tmp_path: Path, name: str,
 
 
 def test_odd_texts_in_an_upload_are_predicted(app, tmp_path: Path) -> None:
-    client, _ = app
+    client = app.client
     rows = [[kind, text, "Something is said.", "xx", "Mixed"] for kind, text in ODD_TEXTS.items()]
     rows.append(["newline", "Line one.\nLine two.", "Two lines.", "en", "English"])
     _, predictions, _ = client.predict(
@@ -496,7 +487,7 @@ def test_remote_code_in_a_model_folder_is_not_run(tiny_model_dir: Path, tmp_path
 
 
 def test_the_app_serves_no_files_but_its_own(app, tiny_model_dir: Path) -> None:
-    _, url = app
+    url = app.url
     for path in ("/etc/passwd", str(ROOT / "app.py"), str(tiny_model_dir / "config.json"), "~/.bash_history"):
         assert httpx.get(f"{url}gradio_api/file={path}").status_code == 403, path
     assert httpx.get(f"{url}gradio_api/file=../../../../etc/passwd").status_code in (403, 404)

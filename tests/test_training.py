@@ -1,4 +1,5 @@
-"""train.py and training.py: recipes and flags, an end-to-end smoke run, metrics order, card, Hub push, DDP."""
+"""train.py and training/ (arguments, pipeline, trainer, card): recipes and flags, an end-to-end smoke run,
+metrics order, card, Hub push, DDP."""
 
 from __future__ import annotations
 
