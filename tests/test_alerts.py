@@ -23,6 +23,8 @@ from contradiction.inference.predictor import Predictor
 from contradiction.serving.cli import parse_args
 from contradiction.serving.monitoring.drift import MIN_DRIFT_PREDICTIONS, MIN_LANGUAGE_DRIFT_PREDICTIONS
 
+pytestmark = pytest.mark.slow  # promtool and a Prometheus server
+
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy" / "prometheus"
 ALERTS = DEPLOY / "alerts.yml"
 PROMETHEUS_SERIES = {"up"}  # written by Prometheus itself for each scrape, not by the app
@@ -214,7 +216,6 @@ def firing(url: str, name: str) -> list[dict]:
     return [a for a in alerts if a["labels"]["alertname"] == name and a["state"] == "firing"]
 
 
-@pytest.mark.slow
 def test_prometheus_fires_the_model_error_alert_when_the_model_fails(app, prometheus, monkeypatch) -> None:
     client, predictor, app_url = app.client, app.predictor, app.url
     fail_always(predictor, monkeypatch)

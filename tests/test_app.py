@@ -43,6 +43,7 @@ def confidences(label_value: dict) -> dict[str, float]:
     return {c["label"]: c["confidence"] for c in label_value["confidences"]}
 
 
+@pytest.mark.slow
 def test_predict_endpoint_returns_the_three_labels(client: Client, predictor: Predictor) -> None:
     result = client.predict("A woman is reading on the train.", "A woman is on a train.", api_name="/predict")
     scores = confidences(result)
@@ -52,6 +53,7 @@ def test_predict_endpoint_returns_the_three_labels(client: Client, predictor: Pr
     assert scores == pytest.approx(predictor.predict("A woman is reading on the train.", "A woman is on a train."))
 
 
+@pytest.mark.slow
 def test_concurrent_requests_share_a_forward_pass(client, predictor, monkeypatch) -> None:
     sizes: list[int] = []
     first_call = threading.Event()
@@ -201,6 +203,7 @@ def big_csv(sample_dir: Path, path: Path, rows: int) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_single_pair_is_answered_while_a_csv_file_runs(client, predictor, sample_dir, tmp_path, monkeypatch) -> None:
     sizes = slow_model(predictor, monkeypatch, 0.05)
     csv = big_csv(sample_dir, tmp_path / "big.csv", 1000)  # 32 passes of 0.05 s
@@ -215,6 +218,7 @@ def test_a_single_pair_is_answered_while_a_csv_file_runs(client, predictor, samp
     assert len(pd.read_csv(predictions_file)) == 1000
 
 
+@pytest.mark.slow
 def test_a_cancelled_csv_job_stops_using_the_model(client, predictor, sample_dir, tmp_path, monkeypatch) -> None:
     sizes = slow_model(predictor, monkeypatch, 0.05)
     csv = big_csv(sample_dir, tmp_path / "big.csv", 3200)  # 100 passes of 0.05 s
@@ -242,6 +246,7 @@ def test_csv_with_wrong_columns_gets_one_sentence(client: Client, tmp_path: Path
     )
 
 
+@pytest.mark.slow
 def test_app_without_a_loadable_model_exits_with_one_sentence(tmp_path: Path) -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     done = subprocess.run(
@@ -273,6 +278,7 @@ def test_a_model_without_eval_results_shows_only_the_languages(tiny_model_dir: P
 
 
 @pytest.mark.parametrize("setting", [None, "7"])
+@pytest.mark.slow
 def test_gradio_s_dashboard_summary_is_not_recomputed_after_every_event(predictor, tmp_path, monkeypatch, setting):
     """Gradio's queue recomputes its dashboard's summary (pandas, up to 10,000 events) after each event by default;
     the app, whose launch turns that dashboard off, leaves it alone unless the user set the variable."""

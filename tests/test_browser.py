@@ -22,6 +22,8 @@ from contradiction.serving.monitoring.monitor import Monitor
 from contradiction.serving.monitoring.store import PredictionLog
 from contradiction.serving.page import build_demo
 
+pytestmark = pytest.mark.slow  # a real browser
+
 
 def test_page_warns_on_an_empty_box_then_shows_a_label(smoke_run: Path, tmp_path: Path) -> None:
     expect = browser_tools().expect

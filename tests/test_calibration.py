@@ -72,6 +72,7 @@ def logits_of(model, tokenizer, premises, hypotheses) -> np.ndarray:
         return model(**batch).logits.numpy()
 
 
+@pytest.mark.slow
 def test_folding_divides_the_logits_and_keeps_every_label(tiny_model_dir, sample_dir):
     model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir).eval()
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
@@ -113,6 +114,7 @@ def run_cli(*args: str) -> None:
     run_main(lambda: calibrate_cli.main(list(args)))
 
 
+@pytest.mark.slow
 def test_calibrate_cli_writes_a_calibrated_copy_with_its_report(tiny_model_dir, sample_dir, tmp_path, capsys):
     # a confident version of the tiny model, and labels it gets right two times in three, so T has an optimum
     sharp = tmp_path / "sharp"
@@ -156,6 +158,7 @@ def test_calibrate_cli_writes_a_calibrated_copy_with_its_report(tiny_model_dir, 
     assert again["temperature_total"] == pytest.approx(3.0 * report["temperature"], rel=1e-5)
 
 
+@pytest.mark.slow
 def test_calibrate_cli_reads_a_data_prep_folder_and_refuses_bad_input(tiny_model_dir, sample_dir, tmp_path, capsys):
     prepare_main(["--train_file", str(sample_dir / "train.csv"), "--output_dir", str(tmp_path / "data")])
     run_cli("--model", str(tiny_model_dir), "--data", str(tmp_path / "data"), "--output_dir", str(tmp_path / "out"))

@@ -35,6 +35,7 @@ def app(serve_app, predictor: Predictor) -> ServedApp:
 
 
 @pytest.mark.parametrize("multi_label", [False, True])
+@pytest.mark.slow
 def test_classify_answers_as_the_transformers_pipeline_does(app, predictor: Predictor, multi_label: bool) -> None:
     client = app.client
     template = "Ce texte parle de {}."
@@ -112,6 +113,7 @@ def test_the_api_lists_classify_and_not_the_page_s_helpers(app) -> None:
     assert not {"/classify_scores", "/check_classification", "/describe_classification"} & set(endpoints)
 
 
+@pytest.mark.slow
 def test_the_classify_tab_shows_every_label_s_score_and_the_language(smoke_run: Path, tmp_path: Path) -> None:
     expect = browser_tools().expect
     limits, monitor = Limits(), Monitor()

@@ -47,6 +47,7 @@ def command(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("multi_label", [False, True])
+@pytest.mark.slow
 def test_the_file_gets_the_classifier_s_scores(tiny_model_dir, texts, tmp_path, capsys, multi_label) -> None:
     flags = ("--multi_label",) if multi_label else ()
     classify(tiny_model_dir, texts, tmp_path / "out.csv", "--chunk_size", "40", "--batch_size", "7", *flags)
@@ -86,6 +87,7 @@ def test_gold_labels_are_scored_overall_and_per_language(tiny_model_dir, texts, 
         (("--text_column", "body"), "has no column 'body' for the texts; name the right one with --text_column"),
     ],
 )
+@pytest.mark.slow
 def test_bad_settings_end_in_one_sentence_and_status_2(tiny_model_dir, texts, tmp_path, flags, message) -> None:
     out = tmp_path / "out.csv"
     done = command(
@@ -107,6 +109,7 @@ def test_bad_settings_end_in_one_sentence_and_status_2(tiny_model_dir, texts, tm
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_to_the_same_bytes(tiny_model_dir, texts, tmp_path, capsys) -> None:
     flags = ("--chunk_size", "20", "--batch_size", "8")
     uninterrupted = classify(tiny_model_dir, texts, tmp_path / "whole.csv", *flags)
@@ -134,6 +137,7 @@ def test_a_killed_run_resumes_to_the_same_bytes(tiny_model_dir, texts, tmp_path,
     assert "40 of them from the run resumed" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_two_processes_write_the_bytes_of_one(tiny_model_dir, texts, tmp_path) -> None:
     flags = ("--chunk_size", "40", "--batch_size", "6")  # 4 chunks, the last of 30; 120 pairs a chunk
     one = classify(tiny_model_dir, texts, tmp_path / "one.csv", *flags)
@@ -161,6 +165,7 @@ def test_two_processes_write_the_bytes_of_one(tiny_model_dir, texts, tmp_path) -
     assert two.read_bytes() == one
 
 
+@pytest.mark.slow
 def test_json_lines_give_the_csv_s_output(tiny_model_dir, texts, tmp_path) -> None:
     from_csv = classify(tiny_model_dir, texts, tmp_path / "csv.csv")
     source = tmp_path / "texts.jsonl"

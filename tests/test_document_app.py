@@ -39,6 +39,7 @@ def app(serve_app, predictor: Predictor) -> ServedApp:
     return serve_app(predictor, LIMITS)
 
 
+@pytest.mark.slow
 def test_check_document_answers_what_the_checker_answers(app, predictor: Predictor) -> None:
     client, url = app.client, app.url
     answer = client.predict(DOCUMENT, CLAIMS, api_name="/check_document")
@@ -141,6 +142,7 @@ def test_check_document_is_counted_and_listed(app) -> None:
     assert not {"/check_document_page", "/check_document_input"} & set(endpoints)
 
 
+@pytest.mark.slow
 def test_the_document_tab_highlights_the_evidence(tiny_model_dir: Path, tmp_path: Path) -> None:
     expect = browser_tools().expect
     limits, monitor = Limits(), Monitor()

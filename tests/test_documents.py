@@ -72,6 +72,7 @@ def test_sentences_in_several_scripts_with_their_offsets(language: str, text: st
     assert all(("  " + text + "\n")[s.start : s.end] == s.text for s in spans)
 
 
+@pytest.mark.slow
 def test_thai_which_marks_no_sentence_end_is_split_all_the_same() -> None:
     text = "ห้องสมุดเปิดทุกวันตอนเก้าโมงเช้า วันจันทร์ห้องสมุดปิด เด็กยืมหนังสือได้ฟรี"
     spans = split_sentences(text, "th")

@@ -71,6 +71,7 @@ def build(specs, splits=VALIDATION, dedup="pair", seed=42, **settings):
     return build_extra([ExtraSource(str(s), **settings) for s in specs], splits, dedup, seed)
 
 
+@pytest.mark.slow
 def test_an_item_matching_a_validation_pair_is_dropped_in_every_language(tmp_path):
     extra, report = build([write_csv(tmp_path / "xnli.csv.gz", xnli_rows())])
     assert "Der Garten hinter der Schule ist voller Rosen." not in extra["premise"]  # German version of the leak
@@ -246,6 +247,7 @@ def test_hub_spec_offline_fails_at_start_in_one_sentence(tmp_path, monkeypatch):
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.slow
 def test_hub_spec_offline_through_train_py(tmp_path, sample_dir, tiny_model_dir):
     env = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     env.update({k: v for k, v in os.environ.items() if k == "PYTHONPATH"})  # a checkout not installed editable
@@ -287,6 +289,7 @@ def sample_extra(tmp_path, sample_dir) -> str:
 @pytest.mark.parametrize(
     "schedule, settings", [(["--extra_epochs", "1"], ""), ([], ",weight=0.5")], ids=["staged", "mixed"]
 )
+@pytest.mark.slow
 def test_staged_and_mixed_training_run_and_report(tmp_path, sample_dir, tiny_model_dir, schedule, settings):
     out = tmp_path / "model"
     extra = sample_extra(tmp_path, sample_dir)
@@ -620,6 +623,7 @@ def build_once(tmp_path, capsys, **data_options) -> tuple[str, list[str]]:
     return said[0].split()[3], ids
 
 
+@pytest.mark.slow
 def test_the_build_is_reused_and_rebuilt_when_a_source_or_an_option_changes(tmp_path, capsys):
     xnli, pairs, _ = mixture_files(tmp_path)
     mixture = [f"{xnli},versions_per_item=2", pairs]
@@ -652,6 +656,7 @@ def test_the_build_depends_on_the_evaluated_pairs(tmp_path):
     assert build_fingerprint(sources, VALIDATION, "pair", 42) != build_fingerprint(sources, other, "pair", 42)
 
 
+@pytest.mark.slow
 def test_two_processes_build_the_extra_data_once(tmp_path, sample_dir, tiny_model_dir):
     """Under accelerate launch the main process builds the mixture; the other rank memory-maps its folder."""
     out = tmp_path / "ddp"

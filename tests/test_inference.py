@@ -85,6 +85,7 @@ def test_head_in_another_order_gives_the_same_answers(tiny_model_dir: Path, tmp_
     assert not np.allclose(expected[:, ::-1], expected, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_batch_equals_one_by_one(predictor: Predictor, pairs) -> None:
     premises, hypotheses = pairs
     batched = predictor.predict_proba(premises, hypotheses, batch_size=5)
@@ -121,6 +122,7 @@ def _sharp(tiny_model_dir: Path, out: Path) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_fast_path_gives_the_labels_of_float32(tiny_model_dir: Path, tmp_path: Path, sample_dir: Path) -> None:
     with open(sample_dir / "train.csv", encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -299,6 +301,7 @@ def _long_texts(sample_dir: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("side", ["right", "left"])
+@pytest.mark.slow
 def test_pairs_of_two_long_texts_are_cut_first_and_give_the_same_ids(tiny_model_dir, tmp_path, sample_dir, side):
     """Two long texts in a pair are cut before tokenizing (else tokenizers combines every overflowing window of
     one with every window of the other); the ids are still transformers' own, odd and even lengths alike."""
@@ -321,6 +324,7 @@ def test_pairs_of_two_long_texts_are_cut_first_and_give_the_same_ids(tiny_model_
         assert shortened[-2:] == [("short", texts[0]), (texts[0], "short")]  # one short text: nothing to cut
 
 
+@pytest.mark.slow
 def test_two_very_long_texts_take_little_memory(tiny_model_dir: Path, sample_dir: Path, tmp_path: Path) -> None:
     """Two 300,000-character texts under a 3 GB address-space limit: whole, they would need far more."""
     texts = _long_texts(sample_dir)

@@ -207,6 +207,7 @@ def guarded_app(serve_app, predictor: Predictor) -> str:
     return serve_app(predictor, api_token=TOKEN).url
 
 
+@pytest.mark.slow
 def test_the_token_guards_the_json_api_and_mcp_but_not_the_page(guarded_app, capfd, monkeypatch) -> None:
     compared = []
     real = access.hmac.compare_digest

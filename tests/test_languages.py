@@ -81,6 +81,7 @@ def test_threads_get_the_same_answers(detector):
     assert answers == list(SENTENCES) * 20
 
 
+@pytest.mark.slow
 def test_the_cache_is_bounded_and_answers_stay_right():
     small = LanguageDetector(cache_size=2)
     for _ in range(2):
@@ -113,6 +114,7 @@ def test_competition_languages_are_the_fifteen_codes():
     assert normalise_code("zxx") is None
 
 
+@pytest.mark.slow
 def test_the_app_takes_another_detector(smoke_run) -> None:
     """Another language detector needs only `detect` and `detect_many`; the app is handed it, nothing else changes."""
     from gradio_client import Client

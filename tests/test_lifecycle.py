@@ -21,6 +21,7 @@ def new_workers(before: set[threading.Thread]) -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t not in before and t.name == "model-scheduler"]
 
 
+@pytest.mark.slow
 def test_closing_a_served_app_stops_its_worker_and_removes_the_folder_it_made(predictor, monkeypatch) -> None:
     monkeypatch.delenv(GRADIO_SUMMARY_ENV, raising=False)
     limits, monitor = Limits(), Monitor()

@@ -55,6 +55,7 @@ def with_session(url: str, work: Callable[[ClientSession], Awaitable[Any]], toke
     return anyio.run(run)
 
 
+@pytest.mark.slow
 def test_the_tools_are_the_public_endpoints_with_their_descriptions(app) -> None:
     tools = {tool.name: tool for tool in with_session(app.url, lambda session: session.list_tools()).tools}
     assert set(tools) == TOOLS

@@ -496,6 +496,7 @@ def scrape(url: str) -> dict[tuple[str, tuple], float]:
     }
 
 
+@pytest.mark.slow
 def test_every_request_is_recorded_and_counted(served) -> None:
     client, url, monitor = served
     pairs = [(p, h) for _, _, p, h in EXAMPLES] * 3  # 36 concurrent calls

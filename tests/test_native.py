@@ -79,6 +79,7 @@ def _both(folder: Path, **options) -> tuple[Predictor, Predictor]:
 
 @pytest.mark.parametrize("kind", ["bert", "xlm-roberta"])
 @pytest.mark.parametrize("padding_side", ["right", "left"])
+@pytest.mark.slow
 def test_native_logits_are_transformers_logits(kind, padding_side, tiny_model_dir, tmp_path, pairs) -> None:
     folder = _build(kind, tiny_model_dir, tmp_path / kind)
     tokenizer_config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
@@ -173,6 +174,7 @@ def test_state_dict_names_cover_the_checkpoint(tiny_model_dir: Path) -> None:
         assert set(model.checkpoint_names().values()) == set(f.keys())
 
 
+@pytest.mark.slow
 def test_a_prediction_from_a_local_folder_does_not_import_transformers(tiny_model_dir, sample_dir, tmp_path) -> None:
     """What makes the one-pair CLI about 2 s instead of 4 s (docs/benchmarks.md): no transformers at all."""
     script = (

@@ -24,6 +24,7 @@ from contradiction.labels import LABELS
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_cli_writes_submission_and_probabilities(tiny_model_dir: Path, sample_dir: Path, tmp_path: Path, capsys):
     output, probabilities = tmp_path / "out" / "submission.csv", tmp_path / "out" / "probabilities.csv"
     main(
@@ -47,6 +48,7 @@ def test_cli_writes_submission_and_probabilities(tiny_model_dir: Path, sample_di
     assert sorted(p.name for p in output.parent.iterdir()) == ["probabilities.csv", "submission.csv"]
 
 
+@pytest.mark.slow
 def test_bad_input_ends_in_one_sentence_and_status_2(tiny_model_dir: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("id,text\n1,hello\n", encoding="utf-8")
@@ -125,6 +127,7 @@ def test_one_process_writes_what_the_app_s_csv_tab_writes(tiny_model_dir, sample
     assert "wrote 30 predictions" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_two_processes_write_the_bytes_of_one(tiny_model_dir, sample_dir, tmp_path):
     # train.csv: 150 competition rows (its label column is ignored), enough for the tiny model to use two labels
     source = sample_dir / "train.csv"
@@ -156,6 +159,7 @@ def test_two_processes_write_the_bytes_of_one(tiny_model_dir, sample_dir, tmp_pa
     assert sorted(p.name for p in out.iterdir()) == ["probabilities.csv", "submission.csv"]
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_to_the_same_bytes(tiny_model_dir, sample_dir, tmp_path, capsys):
     source = sample_dir / "train.csv"
     flags = ("--chunk_size", "20", "--batch_size", "8")
@@ -264,6 +268,7 @@ def _documents_file(path: Path) -> pd.DataFrame:
     return frame
 
 
+@pytest.mark.slow
 def test_documents_are_checked_window_by_window_with_their_evidence(tiny_model_dir, tmp_path, capsys):
     from contradiction.inference.documents import DocumentChecker
     from contradiction.inference.options import PredictorOptions
@@ -289,6 +294,7 @@ def test_documents_are_checked_window_by_window_with_their_evidence(tiny_model_d
     assert "were longer than" not in capsys.readouterr().out  # nothing is cut in document mode
 
 
+@pytest.mark.slow
 def test_a_killed_document_run_resumes_to_the_same_bytes(tiny_model_dir, tmp_path, capsys):
     _documents_file(tmp_path / "documents.csv")
     flags = ("--documents", "--max_length", "64", "--chunk_size", "4")

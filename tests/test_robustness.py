@@ -276,6 +276,7 @@ def assert_distribution(result: dict) -> None:
 
 
 @pytest.mark.parametrize("kind", list(ODD_TEXTS))
+@pytest.mark.slow
 def test_odd_texts_get_a_prediction(app, kind: str) -> None:
     client = app.client
     assert_distribution(client.predict(ODD_TEXTS[kind], "Something is said.", api_name="/predict"))
@@ -312,6 +313,7 @@ def test_invalid_unicode_in_the_json_is_refused(app) -> None:
     assert error == "The premise is not valid Unicode (it holds an unpaired surrogate); send UTF-8 text."
 
 
+@pytest.mark.slow
 def test_predict_batch_limits_and_shapes(app) -> None:
     client = app.client
     with pytest.raises(AppError, match=r"^Got 5 pairs; send at most 4 per call, or upload a CSV file\.$"):
@@ -336,6 +338,7 @@ def test_upload_over_the_size_limit_is_refused(app, tmp_path: Path) -> None:
     assert response.status_code == 413
 
 
+@pytest.mark.slow
 def test_the_size_limit_holds_even_when_launched_without_it(tiny_model_dir: Path, tmp_path: Path) -> None:
     """`demo.launch()` without `launch(...)`'s max_file_size: the CSV tab still refuses the file."""
     limits = Limits(max_upload_mb=0.002)
@@ -433,6 +436,7 @@ def test_limits_come_from_flags_then_environment(monkeypatch) -> None:
         Limits(max_rows=0)
 
 
+@pytest.mark.slow
 def test_port_in_use_is_one_sentence(tiny_model_dir: Path, capsys) -> None:
     from contradiction.serving.cli import main
 
@@ -495,6 +499,7 @@ def test_the_app_serves_no_files_but_its_own(app, tiny_model_dir: Path) -> None:
     assert httpx.get(f"{url}docs").status_code == 404
 
 
+@pytest.mark.slow
 def test_uploads_live_in_temporary_storage_and_are_removed(tiny_model_dir, sample_dir, tmp_path, monkeypatch) -> None:
     uploads = tmp_path / "gradio-tmp"
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))  # read when the server starts
@@ -512,6 +517,7 @@ def test_uploads_live_in_temporary_storage_and_are_removed(tiny_model_dir, sampl
     assert not [p for p in uploads.rglob("*") if p.is_file() and p.stat().st_size > 0]
 
 
+@pytest.mark.slow
 def test_the_hub_token_is_never_printed_or_recorded(tiny_model_dir: Path, tmp_path: Path, monkeypatch, capsys) -> None:
     from contradiction.serving.cli import main
 

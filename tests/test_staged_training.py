@@ -11,6 +11,8 @@ from test_extra_data import sample_extra
 from training_run import load_train_script, smoke_args
 from transformers import AutoModelForSequenceClassification
 
+pytestmark = pytest.mark.slow  # training runs
+
 # 9 extra rows are one step an epoch, 10 epochs; the competition's 120 rows are 8 steps an epoch, 3 epochs:
 # --max_steps 4 bounds both, and a checkpoint every 2 steps leaves one in the middle of each stage
 STAGED = [

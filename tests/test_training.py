@@ -60,6 +60,7 @@ def test_hub_token_flag_is_refused(tmp_path):
         parse_args([SMOKE, "--hub_token", "hf_secret", "--output_dir", str(tmp_path)])
 
 
+@pytest.mark.slow
 def test_help_documents_every_option():
     result = subprocess.run([sys.executable, str(ROOT / "train.py"), "--help"], capture_output=True, text=True)
     assert result.returncode == 0
@@ -198,6 +199,7 @@ def test_stock_trainer_order_is_caught_not_misreported(tiny_model_dir, sample_di
         Trainer(**kwargs).evaluate()  # the stock Trainer returns length-grouped order here
 
 
+@pytest.mark.slow
 def test_resume_from_checkpoint(smoke_run, tiny_model_dir, sample_dir, tmp_path):
     out = tmp_path / "resumed"
     import shutil
@@ -209,6 +211,7 @@ def test_resume_from_checkpoint(smoke_run, tiny_model_dir, sample_dir, tmp_path)
     assert (out / "model.safetensors").is_file()
 
 
+@pytest.mark.slow
 def test_push_uploads_the_finished_folder_without_leaking_the_token(
     tiny_model_dir, sample_dir, tmp_path, monkeypatch, capsys
 ):
@@ -238,6 +241,7 @@ def test_push_uploads_the_finished_folder_without_leaking_the_token(
             assert secret.encode() not in path.read_bytes(), path
 
 
+@pytest.mark.slow
 def test_push_when_offline_fails_at_start(tmp_path, sample_dir):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_TOKEN": "hf_x"}
     result = subprocess.run(
@@ -261,6 +265,7 @@ def test_push_when_offline_fails_at_start(tmp_path, sample_dir):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_missing_model_is_one_sentence(tmp_path, sample_dir, capsys):
     with pytest.raises(SystemExit) as exit_info:
         run_main(lambda: load_train_script().main(smoke_args(tmp_path / "no-model", tmp_path / "o", sample_dir)))
@@ -268,6 +273,7 @@ def test_missing_model_is_one_sentence(tmp_path, sample_dir, capsys):
     assert "--model_name_or_path" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_two_processes_write_the_same_folder(tiny_model_dir, sample_dir, smoke_run, tmp_path):
     out = tmp_path / "ddp"
     result = subprocess.run(
@@ -295,6 +301,7 @@ def test_two_processes_write_the_same_folder(tiny_model_dir, sample_dir, smoke_r
     assert result.stdout.count("saved model, card and results") == 1  # files written once, by the main process
 
 
+@pytest.mark.slow
 def test_train_from_a_prepared_dataset_folder(tiny_model_dir, sample_dir, tmp_path):
     from contradiction.data.prepare_cli import main as prepare_main
 
@@ -327,6 +334,7 @@ def test_train_from_a_prepared_dataset_folder(tiny_model_dir, sample_dir, tmp_pa
     assert "## Calibration" not in (out / "README.md").read_text()
 
 
+@pytest.mark.slow
 def test_quick_start_command_runs_as_written(tmp_path):
     """`accelerate launch train.py configs/smoke.yaml`, no other argument, from a checkout with no network."""
     import shutil
@@ -361,6 +369,7 @@ def test_quick_start_command_runs_as_written(tmp_path):
     assert list((tmp_path / "home" / ".cache" / "contradiction").glob("tiny-xlmr-*/tokenizer.json"))
 
 
+@pytest.mark.slow
 def test_frozen_word_embeddings_stay_as_pretrained(tiny_model_dir, sample_dir, tmp_path):
     out = tmp_path / "frozen"
     load_train_script().main(smoke_args(tiny_model_dir, out, sample_dir, "--freeze_embeddings", "true"))

@@ -38,6 +38,7 @@ def _classifier(folder: Path) -> ZeroShotClassifier:
 
 
 @pytest.mark.parametrize("multi_label", [False, True])
+@pytest.mark.slow
 def test_scores_are_those_of_the_transformers_pipeline(sharp: Path, multi_label: bool) -> None:
     from transformers import pipeline
 
@@ -57,6 +58,7 @@ def test_scores_are_those_of_the_transformers_pipeline(sharp: Path, multi_label:
 
 
 @pytest.mark.parametrize("order", [[2, 1, 0], [1, 2, 0]])
+@pytest.mark.slow
 def test_any_label_order_gives_the_same_scores(tiny_model_dir: Path, sharp: Path, tmp_path: Path, order) -> None:
     # [1, 2, 0]: neutral first, contradiction second, entailment last; the pipeline would take index 0 (neutral)
     # for contradiction in the multi-label softmax: entailment and contradiction come from id2label here

@@ -288,8 +288,8 @@ def resolve_checkpoint(resume: str | None, output_dir: str) -> str | None:
     """`--resume_from_checkpoint last` (or true): the newest checkpoint in output_dir that was saved whole, of
     stage two, else of a staged run's first stage (`<output_dir>/extra-stage`): where the run stopped.
 
-    A run killed while saving leaves a checkpoint folder without `trainer_state.json` (written last);
-    resuming from it would fail, so it is skipped.
+    A run killed while saving leaves a checkpoint folder without `trainer_state.json` (written last), or with
+    one cut short; resuming from it would fail, so it is skipped.
     """
     if resume not in ("last", "true", "True"):
         if resume is not None and not os.path.isdir(resume):
@@ -299,7 +299,7 @@ def resolve_checkpoint(resume: str | None, output_dir: str) -> str | None:
         complete = [
             path
             for path in folder.glob("checkpoint-*")
-            if path.name.split("-")[-1].isdigit() and (path / "trainer_state.json").is_file()
+            if path.name.split("-")[-1].isdigit() and _whole_state(path / "trainer_state.json")
         ]
         if complete:
             return str(max(complete, key=lambda path: int(path.name.split("-")[-1])))
@@ -307,6 +307,15 @@ def resolve_checkpoint(resume: str | None, output_dir: str) -> str | None:
         f"--resume_from_checkpoint {resume}: {output_dir} holds no complete checkpoint; "
         "drop the flag to start from scratch."
     )
+
+
+def _whole_state(path: Path) -> bool:
+    """Whether a checkpoint's trainer state was written to its end: it is there and reads as JSON."""
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def in_extra_stage(checkpoint: str | None) -> bool:
