@@ -35,6 +35,7 @@ from transformers import (
 )
 
 from contradiction.cli import run_main
+from contradiction.data.long_premises import add_long_premises
 from contradiction.errors import UserError
 from contradiction.files import write_json
 from contradiction.inference.model_folder import DATA_REPORT_FILE, EVAL_RESULTS_FILE
@@ -112,6 +113,19 @@ def main(argv: list[str] | None = None) -> None:
             f"--model_name_or_path {model_args.model_name_or_path}: cannot be loaded as a 3-label classifier "
             f"({detail}); pass a backbone or a 3-label NLI model (Hub id or folder)."
         ) from None
+
+    # --- document-length premises (a share of the training pairs again, among other premises of their language)
+    if data_args.long_premise_share > 0:
+        splits["train"], added = add_long_premises(
+            splits["train"],
+            lambda texts: [len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]],
+            data_args.long_premise_share,
+            data_args.long_premise_tokens,
+            data_args.long_premise_removed_share,
+            training_args.seed,
+        )
+        data_report = {**(data_report or {}), "long_premises": added}
+        logger.info("long premises: %s", added)
 
     if model_args.freeze_embeddings:
         logger.info("word embeddings frozen: %d parameters not trained", freeze_word_embeddings(model))

@@ -62,7 +62,7 @@ def blingfire_starts(text: str, _language: str) -> list[int]:
 
 
 def ours_starts(text: str, language: str) -> list[int]:
-    from contradiction.inference.documents import split_sentences
+    from contradiction.inference.sentences import split_sentences
 
     return [span.start for span in split_sentences(text, language)]
 

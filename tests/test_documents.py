@@ -15,9 +15,9 @@ from contradiction.inference.documents import (
     combine,
     decide,
     pack,
-    split_sentences,
 )
 from contradiction.inference.predictor import Predictor
+from contradiction.inference.sentences import split_sentences
 from contradiction.labels import LABELS
 
 # Written for these tests: (language, text, its sentences)

@@ -8,7 +8,8 @@
 - `native`: BERT-family classifiers in plain torch; `tokenizer`: XLM-R's tokenizer read straight into `tokenizers`;
 - `predictor`: `Predictor`, many pairs in, probabilities in our label order out;
 - `zero_shot`: texts sorted into a user's own labels (zero-shot classification), one NLI pair per label;
-- `documents`: claims checked against a whole document, split into sentences and read in windows that fit;
+- `sentences`: the sentences of a text with their offsets, in every script (Thai's too);
+- `documents`: claims checked against a whole document, read in windows that fit, with a consistency score;
 - `tables`, `outputs`: the prediction tables and the chunked, resumable output files;
 - `distributed`: a file shared among the processes of `accelerate launch`, written as one process writes it;
 - `predict_cli`: `python -m contradiction.predict`; `classify_cli`: `python -m contradiction.classify`.

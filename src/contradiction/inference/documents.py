@@ -30,8 +30,6 @@ CLI's processes); the tokenizer's counts from the predictor. `check_many` runs m
 from __future__ import annotations
 
 import functools
-import re
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -39,75 +37,20 @@ from typing import Any
 import numpy as np
 
 from contradiction.errors import UserError
+from contradiction.inference.sentences import Span, split_sentences, trim
 from contradiction.labels import LABELS
 from contradiction.texts import is_blank
 
 WINDOW_SENTENCES = 2  # sentences a window holds at most (docs/results.md: 1, 2, 3 and as many as fit, measured)
 OVERLAP = 1  # sentences a window shares with the one before
 MIN_ROOM = 8  # tokens a window needs at least beside a claim: a claim longer than that leaves no room
+SUPPORTED = 0.6  # consistency score from which a claim is entailed (fitted on development rows: docs/results.md)
+CONTRADICTED = 0.8  # P(contradiction) of a window from which a claim short of SUPPORTED is contradicted
 
 Probabilities = Callable[[Sequence[str], Sequence[str]], np.ndarray]
 """Probabilities (pairs, 3) in `LABELS` order of pairs given as premises and hypotheses."""
 
 ENTAILMENT, NEUTRAL, CONTRADICTION = (LABELS.index(name) for name in ("entailment", "neutral", "contradiction"))
-
-_THAI = re.compile(r"[\u0e00-\u0e7f]")
-_THAI_SHARE = 0.5  # a sentence at least this Thai (of its letters) is split again by the Thai segmenter
-
-
-@dataclass(frozen=True)
-class Span:
-    """A piece of a text and where it is: `text == whole[start:end]`."""
-
-    start: int
-    end: int
-    text: str
-
-
-def split_sentences(text: str, language: str | None = None) -> list[Span]:
-    """The sentences of `text`, with their offsets, surrounding whitespace left out; blank text has none.
-
-    `language` (a code such as "de") picks sentencex's abbreviations and sentence ends; without one, English's
-    rules, which know the sentence ends of the other scripts too. Thai has no sentence-final mark: Thai runs are
-    split again by pythainlp's CRF segmenter.
-    """
-    if is_blank(text):
-        return []
-    import sentencex
-
-    spans = []
-    for boundary in sentencex.get_sentence_boundaries(language or "en", text):
-        if boundary["is_paragraph_break"]:
-            continue
-        spans += _thai_split(text, *_strip(text, boundary["start_index"], boundary["end_index"]))
-    return [span for span in spans if span is not None]
-
-
-def _strip(text: str, start: int, end: int) -> tuple[int, int]:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end
-
-
-def _thai_split(text: str, start: int, end: int) -> list[Span | None]:
-    if start >= end:
-        return [None]
-    piece = text[start:end]
-    letters = [c for c in piece if unicodedata.category(c).startswith("L")]
-    thai = len(_THAI.findall(piece))
-    if " " not in piece.strip() or not letters or thai < _THAI_SHARE * len(letters):
-        return [Span(start, end, piece)]
-    from pythainlp.tokenize import sent_tokenize
-
-    spans, at = [], start
-    for part in sent_tokenize(piece, engine="crfcut"):
-        s, e = _strip(text, at, at + len(part))
-        at += len(part)
-        if s < e:
-            spans.append(Span(s, e, text[s:e]))
-    return spans if at == end else [Span(start, end, piece)]  # the parts must cover the sentence exactly
 
 
 @dataclass
@@ -118,6 +61,7 @@ class Claim:
     start: int  # where the claim is in the claims text
     end: int
     label: str
+    score: float  # consistency in [0, 1], higher = better supported (`consistency`)
     probabilities: dict[str, float]
     evidence: Span | None  # the deciding sentence; None for a neutral claim
     window: Span  # the deciding window
@@ -130,6 +74,7 @@ class Claim:
             "start": self.start,
             "end": self.end,
             "label": self.label,
+            "score": self.score,
             "probabilities": self.probabilities,
             "evidence": asdict(self.evidence) if self.evidence is not None else None,
             "window": {"start": self.window.start, "end": self.window.end},
@@ -141,6 +86,7 @@ class DocumentResult:
     """The document's label, each claim's answer, and how the document was read."""
 
     label: str
+    score: float  # the lowest of its claims' scores: a document is as consistent as its least supported claim
     claims: list[Claim]
     sentences: int  # pieces the document was split into (1 when it was read whole)
     windows: int
@@ -155,6 +101,7 @@ class DocumentResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "label": self.label,
+            "score": self.score,
             "claims": [claim.to_dict() for claim in self.claims],
             "sentences": self.sentences,
             "windows": self.windows,
@@ -181,11 +128,37 @@ class _Plan:
         return [Span(piece.start + s.start, piece.start + s.end, s.text) for s in inside] or [piece]
 
 
-def decide(probs: np.ndarray) -> tuple[int, int]:
-    """The label (index in `LABELS`) and deciding window of one claim from its windows' probabilities
-    (windows, 3): the window least likely neutral, and its most probable label."""
-    window = int(probs[:, NEUTRAL].argmin())
-    return int(probs[window].argmax()), window
+@dataclass(frozen=True)
+class Thresholds:
+    """Where a claim's consistency score turns into a label: `supported` and above is entailment; below it, a claim
+    that some window contradicts with at least `contradicted` is contradiction; the rest neutral."""
+
+    supported: float = SUPPORTED
+    contradicted: float = CONTRADICTED
+
+
+def consistency(probs: np.ndarray) -> tuple[float, int]:
+    """A claim's consistency score in [0, 1] from its windows' probabilities (windows, 3), and the window that
+    gives it: (1 + the largest P(entailment) - P(contradiction) of a window) / 2, SummaC-ZS's score. 1: a window
+    entails the claim for sure; 0.5: no window leans either way; 0: every window contradicts it."""
+    support = probs[:, ENTAILMENT] - probs[:, CONTRADICTION]
+    window = int(support.argmax())
+    return float((1.0 + support[window]) / 2.0), window
+
+
+def decide(probs: np.ndarray, thresholds: Thresholds | None = None) -> tuple[int, int, float]:
+    """One claim's label (index in `LABELS`), deciding window and consistency score from its windows'
+    probabilities (windows, 3): entailment when the score reaches `thresholds.supported` (the best-supporting
+    window decides), else contradiction when a window's P(contradiction) reaches `thresholds.contradicted` (the
+    most contradicting window decides), else neutral (the best-supporting window is shown)."""
+    thresholds = thresholds or Thresholds()
+    score, window = consistency(probs)
+    if score >= thresholds.supported:
+        return ENTAILMENT, window, score
+    against = int(probs[:, CONTRADICTION].argmax())
+    if probs[against, CONTRADICTION] >= thresholds.contradicted:
+        return CONTRADICTION, against, score
+    return NEUTRAL, window, score
 
 
 def combine(labels: Sequence[str]) -> str:
@@ -225,6 +198,7 @@ class DocumentChecker:
         split: "auto" reads a document that fits beside its claims whole; "always" splits every document.
         overlap: sentences a window shares with the one before it.
         max_sentences: sentences a window holds at most; None: as many as fit.
+        thresholds: where a claim's score turns into a label (`decide`).
     """
 
     def __init__(
@@ -234,6 +208,7 @@ class DocumentChecker:
         split: str = "auto",
         overlap: int = OVERLAP,
         max_sentences: int | None = WINDOW_SENTENCES,
+        thresholds: Thresholds | None = None,
     ) -> None:
         if split not in ("auto", "always"):
             raise ValueError(f"split={split!r}: use 'auto' or 'always'")
@@ -242,6 +217,7 @@ class DocumentChecker:
         self.split = split
         self.overlap = overlap
         self.max_sentences = max_sentences
+        self.thresholds = thresholds or Thresholds()
         self.max_length = int(predictor.max_length)
 
     @functools.cached_property
@@ -263,30 +239,17 @@ class DocumentChecker:
     ) -> list[DocumentResult]:
         """Many documents, each with its claims: the windows of all of them in one call of `probabilities`, then
         one more for the evidence sentences."""
-        languages = languages or [None] * len(documents)
-        plans = [self.plan(d, c, lang) for d, c, lang in zip(documents, claims, languages, strict=True)]
-        premises, hypotheses = [], []
-        for plan in plans:
-            for claim in plan.claims:
-                premises += [w.text for w in plan.window_spans]
-                hypotheses += [claim.text] * len(plan.window_spans)
-        probs = np.asarray(self.probabilities(premises, hypotheses)) if premises else np.zeros((0, 3))
-        decided, at = [], 0  # per plan, per claim: (label, window, its probabilities)
+        plans, blocks = self.window_probabilities(documents, claims, languages)
+        decided = [[decide(block, self.thresholds) for block in claim_blocks] for claim_blocks in blocks]
         evidence_premises, evidence_hypotheses, asks = [], [], []
         for p, plan in enumerate(plans):
-            rows = []
-            for k, claim in enumerate(plan.claims):
-                block = probs[at : at + len(plan.window_spans)]
-                at += len(plan.window_spans)
-                label, window = decide(block)
-                rows.append((label, window, block[window]))
+            for k, (claim, (label, window, _)) in enumerate(zip(plan.claims, decided[p], strict=True)):
                 sentences = plan.sentences_of(window) if label != NEUTRAL else []
                 if len(sentences) > 1:  # which of the window's sentences decides
                     for sentence in sentences:
                         asks.append((p, k, sentence))
                         evidence_premises.append(sentence.text)
                         evidence_hypotheses.append(claim.text)
-            decided.append(rows)
         evidence_probs = (
             np.asarray(self.probabilities(evidence_premises, evidence_hypotheses)) if asks else np.zeros((0, 3))
         )
@@ -298,16 +261,18 @@ class DocumentChecker:
         results = []
         for p, plan in enumerate(plans):
             answers = []
-            for k, (claim, (label, window, row)) in enumerate(zip(plan.claims, decided[p], strict=True)):
+            for k, (claim, (label, window, score)) in enumerate(zip(plan.claims, decided[p], strict=True)):
                 evidence = None
                 if label != NEUTRAL:
                     evidence = best[(p, k)][1] if (p, k) in best else plan.sentences_of(window)[0]
+                row = blocks[p][k][window]
                 answers.append(
                     Claim(
                         claim.text,
                         claim.start,
                         claim.end,
                         LABELS[label],
+                        score,
                         {name: float(x) for name, x in zip(LABELS, row, strict=True)},
                         evidence,
                         plan.window_spans[window],
@@ -315,10 +280,30 @@ class DocumentChecker:
                 )
             windows = len(plan.window_spans)
             pairs = windows * len(plan.claims) + sum(1 for a in asks if a[0] == p)
-            results.append(
-                DocumentResult(combine([a.label for a in answers]), answers, len(plan.pieces), windows, pairs)
-            )
+            label = combine([a.label for a in answers])
+            score = min(a.score for a in answers)
+            results.append(DocumentResult(label, score, answers, len(plan.pieces), windows, pairs))
         return results
+
+    def window_probabilities(
+        self, documents: Sequence[str], claims: Sequence[str], languages: Sequence[str | None] | None = None
+    ) -> tuple[list[_Plan], list[list[np.ndarray]]]:
+        """How each document is read (`plan`) and, per document and claim, the probabilities of every window
+        (windows, 3), all from one call of `probabilities`."""
+        languages = languages or [None] * len(documents)
+        plans = [self.plan(d, c, lang) for d, c, lang in zip(documents, claims, languages, strict=True)]
+        premises, hypotheses = [], []
+        for plan in plans:
+            for claim in plan.claims:
+                premises += [w.text for w in plan.window_spans]
+                hypotheses += [claim.text] * len(plan.window_spans)
+        probs = np.asarray(self.probabilities(premises, hypotheses)) if premises else np.zeros((0, 3))
+        blocks, at = [], 0
+        for plan in plans:
+            n = len(plan.window_spans)
+            blocks.append([probs[at + k * n : at + (k + 1) * n] for k in range(len(plan.claims))])
+            at += n * len(plan.claims)
+        return plans, blocks
 
     def plan(self, document: str, claims: str, language: str | None = None) -> _Plan:
         """How a document and its claims will be read: claims, the document's pieces and windows."""
@@ -336,7 +321,7 @@ class DocumentChecker:
                 f"Claim {i + 1} has {claim_tokens[i]} tokens and the model reads {self.max_length} per pair, which "
                 f"leaves the document no room; split it into shorter sentences."
             )
-        start, end = _strip(document, 0, len(document))
+        start, end = trim(document, 0, len(document))
         whole = Span(start, end, document[start:end])
         sentences = [whole]
         if self.split == "always" or len(self.predictor.text_offsets([whole.text])[0]) > budget:
@@ -371,7 +356,7 @@ class DocumentChecker:
                         k -= 1
                     j = k if k > i + 1 else j
                 end = sentence.start + (offsets[j][0] if j < len(offsets) else len(sentence.text))
-                s, e = _strip(document, sentence.start + offsets[i][0] if i else sentence.start, end)
+                s, e = trim(document, sentence.start + offsets[i][0] if i else sentence.start, end)
                 if s < e:
                     pieces.append(Span(s, e, document[s:e]))
                     lengths.append(j - i)

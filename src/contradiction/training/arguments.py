@@ -147,6 +147,25 @@ class DataArguments:
             "stage does when left out), so a long first stage that is stopped loses at most N steps."
         },
     )
+    long_premise_share: float = field(
+        default=0.0,
+        metadata={
+            "help": "Add this share of the training pairs again with a document-length premise: the pair's "
+            "premise among other training premises of its language, label kept (data/long_premises.py). "
+            "For document mode, which reads windows of a real text; 0 adds none."
+        },
+    )
+    long_premise_tokens: int | None = field(
+        default=None,
+        metadata={"help": "Pair length the long premises are built to (half of it to all); default max_seq_length."},
+    )
+    long_premise_removed_share: float = field(
+        default=0.0,
+        metadata={
+            "help": "Of the long premises, the share built without the pair's own premise and labelled neutral: "
+            "a window that says nothing about the hypothesis."
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.dataset_dir is None and self.train_file is None:
@@ -157,6 +176,16 @@ class DataArguments:
             raise UserError(f"--extra_save_steps {self.extra_save_steps} must be 1 or more.")
         if self.extra_epochs < 0:
             raise UserError(f"--extra_epochs {self.extra_epochs} must be 0 (mixed) or more (staged).")
+        if self.long_premise_share < 0:
+            raise UserError(f"--long_premise_share {self.long_premise_share} must be 0 or more.")
+        if not 0 <= self.long_premise_removed_share <= 1:
+            raise UserError(f"--long_premise_removed_share {self.long_premise_removed_share} must be 0 to 1.")
+        self.long_premise_tokens = self.long_premise_tokens or self.max_seq_length
+        if not 16 <= self.long_premise_tokens <= self.max_seq_length:
+            raise UserError(
+                f"--long_premise_tokens {self.long_premise_tokens} must be 16 to --max_seq_length "
+                f"({self.max_seq_length}): a longer premise would be cut."
+            )
         if self.dedup not in DEDUP_MODES:
             raise UserError(f"--dedup {self.dedup}: use pair or premise.")
         # a recipe's mappings and the flag's strings alike become ExtraSource entries
