@@ -83,7 +83,11 @@ def _serving(make_predictor, tmp_path_factory) -> Iterator[Callable[..., ServedA
         demo = build_demo(predictor or make_predictor(), limits, monitor, output_dir=outputs, record=record)
         started.append(demo)
         url = launch_local(demo, limits, monitor, **launch_options)
-        client = Client(url, verbose=False, analytics_enabled=False, download_files=str(outputs / "downloads"))
+        token = launch_options.get("api_token")
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        client = Client(
+            url, verbose=False, analytics_enabled=False, download_files=str(outputs / "downloads"), headers=headers
+        )
         return ServedApp(url, demo, client)
 
     try:

@@ -13,7 +13,9 @@ What they share and how they are served:
 - `api`: the JSON API, a FastAPI app built from the features' `JsonRoute`s, mounted under /api/v1/;
 - `page`: the page, tab by tab (`build_demo`); `server`: `launch`, the page with /metrics, the JSON API, MCP and
   the access token (`access`); `cli`: `python app.py`'s flags;
-- `limits`: what one request may hold; `scheduler`: one queue in front of the model, single pairs first;
+- `access`: one rule for every route with a token set (the bearer header, or the cookie of the page's access form);
+- `limits`: what one request may hold; `bounds`: the middleware that holds every request to them (body size, one
+  file per upload, requests per client and route); `scheduler`: one queue in front of the model, single pairs first;
 - `lifecycle`: what the page starts (the scheduler's worker, its result folder) and `demo.close()` stops.
 
 Names, the same in every feature: its handlers are a class named for it (`Pairs`, `Classification`, `Documents`,

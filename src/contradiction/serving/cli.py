@@ -22,7 +22,7 @@ from contradiction.serving.access import TOKEN_ENV
 from contradiction.serving.limits import LIMIT_ENV, Limits
 from contradiction.serving.monitoring.drift import training_label_mix, training_language_mix
 from contradiction.serving.monitoring.monitor import Monitor
-from contradiction.serving.monitoring.store import HOME_ENV, PredictionLog, default_db_path
+from contradiction.serving.monitoring.store import DEFAULT_RETENTION_DAYS, HOME_ENV, PredictionLog, default_db_path
 from contradiction.serving.page import build_demo
 from contradiction.serving.scheduler import CHUNK_SIZE
 from contradiction.serving.server import launch
@@ -89,15 +89,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "max_labels": "candidate labels per /classify call",
         "max_document_chars": "characters per document of /check_document",
         "max_rows": "rows per uploaded CSV file",
-        "max_upload_mb": "size of an uploaded file in MB",
+        "max_upload_mb": "size of an uploaded file in MB (one file per upload)",
+        "max_document_pairs": "model passes (windows x claim sentences) of one /check_document call",
+        "max_in_flight": "requests at once through one route (the JSON API's, Gradio's queue, uploads, MCP)",
+        "max_client_in_flight": "requests at once of one client (its address) through one route",
+        "rate_limit": "requests of one client through one route, as N/second, N/minute or N/hour",
     }
     for name, env in LIMIT_ENV.items():
         default = getattr(defaults, name)
         limits.add_argument(
             f"--{name}",
-            type=_positive(type(default)),
+            type=str if isinstance(default, str) else _positive(type(default)),
             default=_env_default(env, str(default)),
-            help=f"{helps[name]} (default: ${env}, else {default:g})",
+            help=f"{helps[name]} (default: ${env}, else {default if isinstance(default, str) else f'{default:g}'})",
         )
     monitoring = parser.add_argument_group("monitoring")
     monitoring.add_argument(
@@ -105,6 +109,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=str(default_db_path()),
         help=f"SQLite file that records every prediction, or 'none' (default: ${HOME_ENV}/monitoring.sqlite, "
         "else outputs/monitoring.sqlite)",
+    )
+    monitoring.add_argument(
+        "--monitor_retention_days",
+        type=_positive(float),
+        default=DEFAULT_RETENTION_DAYS,
+        help=f"delete recorded predictions older than this many days (default {DEFAULT_RETENTION_DAYS:g})",
     )
     monitoring.add_argument(
         "--log_texts", action="store_true", help="also record the premise and hypothesis texts (off by default)"
@@ -135,9 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_mcp and importlib.util.find_spec("mcp") is None:
         raise UserError("MCP needs the mcp package: pip install 'gradio[mcp]' (pyproject.toml pins it), or --no_mcp.")
     api_token = (args.api_token or "").strip() or None
-    limits = Limits(
-        args.max_chars, args.max_pairs, args.max_rows, args.max_upload_mb, args.max_labels, args.max_document_chars
-    )
+    limits = Limits(**{name: getattr(args, name) for name in LIMIT_ENV})
     options = options_from_flags(args, num_threads=cpu_threads(args.num_threads))
     model = resolve_model(args.model)
     folder = ModelFolder(model)  # what train.py wrote beside the model: read once for monitoring, page and length
@@ -154,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
         training_languages=training_language_mix(folder),
     )
     if args.monitor_db.lower() != "none":
-        monitor.log = PredictionLog(args.monitor_db, log_texts=args.log_texts)
+        monitor.log = PredictionLog(args.monitor_db, args.log_texts, args.monitor_retention_days)
     log = monitor.log
     print(f"loading {model}", flush=True)
     try:

@@ -21,11 +21,24 @@ class Limits:
     max_upload_mb: float = 20.0  # size of an uploaded file, in MB (2^20 bytes)
     max_labels: int = 32  # candidate labels per /classify call: each one more pair in the text's forward pass
     max_document_chars: int = 50_000  # characters per document of /check_document (its claims: max_chars)
+    max_document_pairs: int = 1024  # windows x claim sentences of one document check: its model passes
+    max_in_flight: int = 64  # requests at once through one route (bounds.py)
+    max_client_in_flight: int = 8  # requests at once of one client through one route
+    rate_limit: str = "300/minute"  # requests of one client through one route, a moving window (`limits` syntax)
 
     def __post_init__(self) -> None:
-        for name in ("max_chars", "max_pairs", "max_rows", "max_upload_mb", "max_labels", "max_document_chars"):
+        for name in NUMBERS:
             if not getattr(self, name) > 0:
                 raise UserError(f"--{name} {getattr(self, name)} must be a positive number.")
+        from limits import parse
+
+        try:
+            parse(self.rate_limit)
+        except ValueError:
+            raise UserError(
+                f"--rate_limit {self.rate_limit!r} is not a rate; write it as N/second, N/minute or N/hour, "
+                "e.g. 300/minute."
+            ) from None
 
     @property
     def max_upload_bytes(self) -> int:
@@ -39,6 +52,18 @@ class Limits:
         return max(self.max_pairs * 2 * self.max_chars, self.max_document_chars + self.max_chars) * 6 + 2**20
 
 
+NUMBERS = (
+    "max_chars",
+    "max_pairs",
+    "max_rows",
+    "max_upload_mb",
+    "max_labels",
+    "max_document_chars",
+    "max_document_pairs",
+    "max_in_flight",
+    "max_client_in_flight",
+)
+
 LIMIT_ENV = {
     "max_chars": "CONTRADICTION_MAX_CHARS",
     "max_pairs": "CONTRADICTION_MAX_PAIRS",
@@ -46,6 +71,10 @@ LIMIT_ENV = {
     "max_upload_mb": "CONTRADICTION_MAX_UPLOAD_MB",
     "max_labels": "CONTRADICTION_MAX_LABELS",
     "max_document_chars": "CONTRADICTION_MAX_DOCUMENT_CHARS",
+    "max_document_pairs": "CONTRADICTION_MAX_DOCUMENT_PAIRS",
+    "max_in_flight": "CONTRADICTION_MAX_IN_FLIGHT",
+    "max_client_in_flight": "CONTRADICTION_MAX_CLIENT_IN_FLIGHT",
+    "rate_limit": "CONTRADICTION_RATE_LIMIT",
 }
 
 

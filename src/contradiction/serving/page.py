@@ -96,5 +96,6 @@ def _page(
     # off (the Monitoring tab is ours), so the summary need not be recomputed; a value set by the user stays. The
     # queue reads the variable once, here: set only meanwhile, it changes nothing else in the process.
     with env_default(GRADIO_SUMMARY_ENV, str(2**62)):
-        demo.queue(max_size=256, default_concurrency_limit=1)
+        # api_open=False: /gradio_api/run/* is off, so every event goes through the queue and its bounds
+        demo.queue(max_size=256, default_concurrency_limit=1, api_open=False)
     return demo

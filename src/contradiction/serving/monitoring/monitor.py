@@ -10,7 +10,6 @@ tab shows (label and language mix against the training mixes, latency percentile
 from __future__ import annotations
 
 import math
-import sqlite3
 import time
 import uuid
 from collections import Counter, deque
@@ -32,7 +31,7 @@ from contradiction.serving.monitoring.drift import (
     total_variation,
 )
 from contradiction.serving.monitoring.prometheus import METRIC_LANGUAGE, Metrics
-from contradiction.serving.monitoring.store import FRAME_COLUMNS, PredictionLog, logger
+from contradiction.serving.monitoring.store import FRAME_COLUMNS, PredictionLog
 
 LATENCY_PERCENTILES = {"p50": 0.5, "p95": 0.95}
 
@@ -88,19 +87,30 @@ class Monitor:
             raise UserError(f"--drift_window {drift_window} must be a positive number of predictions, e.g. 1000.")
         if not 0 <= low_confidence <= 1:
             raise UserError(f"--low_confidence {low_confidence} must be a probability between 0 and 1, e.g. 0.5.")
-        self.log = log
+        self.metrics = Metrics()
+        self.log = log  # through the setter: rows it cannot write are counted in /metrics
         self.training_mix = dict(training_mix or {label: 1 / len(LABELS) for label in LABELS})
         self.training_source = training_source
         self.training_languages = training_languages
         self.drift_threshold = drift_threshold
         self.drift_window = drift_window
         self.low_confidence = low_confidence
-        self.metrics = Metrics()
         self.metrics.drift.set_function(lambda: self.drift().tvd)
         self.metrics.language_drift.set_function(self._language_tvd)
         # the live mixes when there is no database
         self._recent: deque[str] = deque(maxlen=drift_window)
         self._recent_languages: deque[str | None] = deque(maxlen=drift_window)
+
+    @property
+    def log(self) -> PredictionLog | None:
+        """The prediction database, or None (metrics and the live mixes only)."""
+        return self._log
+
+    @log.setter
+    def log(self, log: PredictionLog | None) -> None:
+        self._log = log
+        if log is not None:
+            log.on_dropped = self.metrics.db_errors.inc
 
     def record(
         self,
@@ -162,11 +172,7 @@ class Monitor:
                 premises, hypotheses, labels, confidence, probs, premise_languages, hypothesis_languages, strict=True
             )
         ]
-        try:
-            self.log.write(rows)
-        except sqlite3.Error as err:  # a full disk must not cost the user their answer
-            m.db_errors.inc(len(rows))
-            logger.warning("could not record %d prediction(s) in %s: %s", len(rows), self.log.path, err)
+        self.log.write(rows)  # handed to the writer thread: never waited for (store.py)
 
     def request(self, endpoint: str, latency_s: float) -> None:
         """A successful call whose pairs are not a user's own premise and hypothesis (a zero-shot classification:
@@ -217,7 +223,7 @@ class Monitor:
         drift = self.drift()
         lines = [
             f"**{len(df):,} prediction{'' if len(df) == 1 else 's'}** in this period ({self.log.count():,} recorded "
-            f"in `{self.log.path}`).",
+            "in the monitoring database).",
             "",
             f"| label | training mix | last {drift.n:,} predictions |",
             "| --- | --- | --- |",
