@@ -140,11 +140,34 @@ def answers(base_url: str) -> dict[str, dict]:
     return got
 
 
+TOLERANCE = 1e-4  # bfloat16 rounding of the same pass (a CPU with native bfloat16 runs it, one without float32)
+
+
+def untied(recorded: object, got: object) -> object:
+    """`got` with a label, or an order of labels, taken from `recorded` where `got`'s own numbers cannot tell them
+    apart (within `TOLERANCE`): the tiny model's three probabilities are nearly equal, so which one is on top may
+    change with the CPU's arithmetic while every number stays within the tolerance."""
+    if not (isinstance(recorded, dict) and isinstance(got, dict)):
+        return got
+    probabilities = got.get("probabilities")
+    if isinstance(probabilities, dict) and recorded.get("label") in probabilities and "label" in got:
+        if probabilities[recorded["label"]] >= max(probabilities.values()) - TOLERANCE:
+            got = {**got, "label": recorded["label"]}
+    labels, scores = got.get("labels"), got.get("scores")
+    if isinstance(labels, list) and isinstance(scores, list) and sorted(labels) == sorted(recorded.get("labels", [])):
+        score_of = dict(zip(labels, scores, strict=True))
+        reordered = [score_of[label] for label in recorded["labels"]]
+        if all(abs(a - b) <= TOLERANCE for a, b in zip(reordered, scores, strict=True)):
+            got = {**got, "labels": list(recorded["labels"]), "scores": reordered}
+    return got
+
+
 def same(recorded: object, got: object, where: str = "") -> list[str]:
-    """Where `got` differs from `recorded`: numbers within 1e-4 (bfloat16 rounding of the same pass), the rest
-    exactly (keys in the same order)."""
+    """Where `got` differs from `recorded`: numbers within `TOLERANCE`, a label between numbers within it either way
+    (`untied`), the rest exactly (keys in the same order)."""
+    got = untied(recorded, got)
     if isinstance(recorded, float) or isinstance(got, float):
-        ok = isinstance(got, int | float) and isinstance(recorded, int | float) and abs(recorded - got) <= 1e-4
+        ok = isinstance(got, int | float) and isinstance(recorded, int | float) and abs(recorded - got) <= TOLERANCE
         return [] if ok else [f"{where}: {got!r} instead of {recorded!r}"]
     if isinstance(recorded, dict) and isinstance(got, dict):
         if list(recorded) != list(got):

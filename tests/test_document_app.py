@@ -44,10 +44,11 @@ def test_check_document_answers_what_the_checker_answers(app, predictor: Predict
     client, url = app.client, app.url
     answer = client.predict(DOCUMENT, CLAIMS, api_name="/check_document")
     expected = DocumentChecker(predictor).check(DOCUMENT, CLAIMS, "en").to_dict()
-    assert answer["label"] == expected["label"]
+    assert answer["label"] == expected["label"] and answer["score"] == pytest.approx(expected["score"], abs=1e-5)
     assert [c["claim"] for c in answer["claims"]] == ["The museum is open on Mondays.", "A bus leaves every hour."]
     for got, want in zip(answer["claims"], expected["claims"], strict=True):
         assert got["label"] == want["label"] and got["evidence"] == want["evidence"]
+        assert 0 <= got["score"] <= 1 and got["score"] == pytest.approx(want["score"], abs=1e-5)
         assert got["probabilities"] == pytest.approx(want["probabilities"], abs=1e-5)
         assert sum(got["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
         if got["evidence"] is not None:
@@ -58,6 +59,8 @@ def test_check_document_answers_what_the_checker_answers(app, predictor: Predict
         f"{url.rstrip('/')}/api/v1/check_document", json={"document": DOCUMENT, "claims": CLAIMS}, timeout=120
     ).json()
     assert body["label"] == answer["label"] and body["claims"][0]["evidence"] == answer["claims"][0]["evidence"]
+    assert body["score"] == pytest.approx(answer["score"])
+    assert body["claims"][1]["score"] == pytest.approx(answer["claims"][1]["score"])
 
 
 @pytest.mark.parametrize(
@@ -169,5 +172,6 @@ def test_the_document_tab_highlights_the_evidence(tiny_model_dir: Path, tmp_path
             assert marked.first.evaluate("e => getComputedStyle(e).backgroundColor") == colour
             expect(evidence).to_contain_text("Children under twelve")  # the rest of the document, unmarked
             expect(page.locator("#document-reading")).to_contain_text("window")
+            expect(page.locator("#document-reading")).to_contain_text("Consistency score 0.")  # under the bar
     finally:
         demo.close()

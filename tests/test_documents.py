@@ -12,7 +12,9 @@ from contradiction.inference.documents import (
     ENTAILMENT,
     NEUTRAL,
     DocumentChecker,
+    Thresholds,
     combine,
+    consistency,
     decide,
     pack,
 )
@@ -97,19 +99,43 @@ def _probs(*rows: tuple[float, float, float]) -> np.ndarray:
     return np.array(rows)  # entailment, neutral, contradiction: LABELS' order
 
 
+def test_the_score_is_the_best_window_s_support() -> None:
+    # (1 + the largest P(entailment) - P(contradiction) of a window) / 2, and the window that gives it
+    assert consistency(_probs((0.1, 0.8, 0.1), (0.7, 0.2, 0.1), (0.2, 0.7, 0.1))) == (pytest.approx(0.8), 1)
+    assert consistency(_probs((1.0, 0.0, 0.0))) == (1.0, 0)  # a window entails it for sure
+    assert consistency(_probs((0.0, 0.0, 1.0), (0.0, 0.1, 0.9))) == (pytest.approx(0.05), 1)  # all contradict
+    assert consistency(_probs((0.1, 0.8, 0.1), (0.05, 0.9, 0.05)))[0] == pytest.approx(0.5)  # none leans
+
+
 def test_the_rule() -> None:
     assert LABELS == ("entailment", "neutral", "contradiction")
-    # one window entails, the others are neutral: entailment, decided by that window
-    assert decide(_probs((0.1, 0.8, 0.1), (0.7, 0.2, 0.1), (0.2, 0.7, 0.1))) == (ENTAILMENT, 1)
-    # the most decisive window decides: here a surer contradiction beats an entailment
-    assert decide(_probs((0.6, 0.3, 0.1), (0.05, 0.05, 0.9))) == (CONTRADICTION, 1)
-    # every window is most sure of neutral: neutral, from the least neutral of them
-    assert decide(_probs((0.1, 0.8, 0.1), (0.3, 0.45, 0.25))) == (NEUTRAL, 1)
-    # a window that leans towards a label without being sure decides with that label
-    assert decide(_probs((0.4, 0.3, 0.3), (0.1, 0.85, 0.05))) == (ENTAILMENT, 0)
+    rule = Thresholds(supported=0.6, contradicted=0.8)
+    # one window supports the claim enough: entailment, decided by that window, with its score
+    assert decide(_probs((0.1, 0.8, 0.1), (0.7, 0.2, 0.1), (0.2, 0.7, 0.1)), rule) == (
+        ENTAILMENT,
+        1,
+        pytest.approx(0.8),
+    )
+    # support is looked for in every window: one that supports it wins over another that contradicts it
+    assert decide(_probs((0.6, 0.3, 0.1), (0.05, 0.05, 0.9)), rule)[:2] == (ENTAILMENT, 0)
+    # no window supports it and one is sure of contradiction: contradiction, decided by that window
+    assert decide(_probs((0.1, 0.8, 0.1), (0.05, 0.05, 0.9), (0.1, 0.1, 0.8)), rule)[:2] == (CONTRADICTION, 1)
+    # a contradiction under `contradicted`, and support under `supported`: neutral, the best-supporting window shown
+    assert decide(_probs((0.3, 0.1, 0.6), (0.35, 0.45, 0.2)), rule)[:2] == (NEUTRAL, 1)
+    # the thresholds decide: the same windows are entailed under a lower bar
+    assert decide(_probs((0.35, 0.45, 0.2)), Thresholds(supported=0.55))[0] == ENTAILMENT
+    assert decide(_probs((0.35, 0.45, 0.2)), Thresholds(supported=0.6))[0] == NEUTRAL
     assert combine(["entailment", "entailment"]) == "entailment"
     assert combine(["entailment", "neutral"]) == "neutral"
     assert combine(["neutral", "contradiction", "entailment"]) == "contradiction"
+
+
+def test_the_served_thresholds_are_sensible() -> None:
+    served = Thresholds()
+    assert 0.5 < served.supported < 1  # entailment needs a window that leans towards it
+    assert 0.5 < served.contradicted <= 1  # contradiction needs a window sure of it
+    with pytest.raises(ValueError, match="supported"):
+        Thresholds(supported=1.5)
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +149,7 @@ def keyword_probabilities(premises, hypotheses) -> np.ndarray:
     falls with the premise's other words, so that the sentence alone is surer than a window around it."""
     rows = []
     for premise, hypothesis in zip(premises, hypotheses, strict=True):
-        sure = 0.6 + 0.4 / len(premise.split())
+        sure = 0.85 + 0.15 / len(premise.split())
         about = [word for word in ("museum", "shop") if word in hypothesis and word.upper() in premise]
         if "open" in hypothesis and about and "CLOSED" in premise:
             rows.append((0.0, 1 - sure, sure))
@@ -214,6 +240,30 @@ def test_several_claims_are_checked_one_by_one(predictor: Predictor) -> None:
         "text": museum.evidence.text,
     }
     assert data["claims"][1]["evidence"] is None
+
+
+def test_scores_rank_claims_by_their_support_in_a_long_document(predictor: Predictor) -> None:
+    towns = ["Arlen", "Brisk", "Corvo", "Dunmere", "Elsby", "Fenwick", "Garrow", "Holt"]
+    filler = [f"{sentence[:-1]} in {town}." for town in towns for sentence in FILLER]  # 72 sentences of ours
+    sentences = filler[:20] + ["The SHOP is OPEN every day."] + filler[20:50] + ["The MUSEUM is CLOSED."] + filler[50:]
+    document = " ".join(sentences)
+    assert len(document) > 3000
+    claims = "The shop is open. The bridge is long. The museum is open."
+    result = DocumentChecker(predictor, keyword_probabilities).check(document, claims)
+    assert result.windows > 20 and result.sentences == len(sentences)
+    shop, bridge, museum = result.claims
+    assert [c.label for c in result.claims] == ["entailment", "neutral", "contradiction"]
+    assert shop.score > Thresholds().supported > bridge.score  # the supported claim scores above the bar
+    assert 0 <= museum.score <= bridge.score < shop.score <= 1  # a contradicted claim is not better supported
+    assert result.score == min(c.score for c in result.claims) and result.label == "contradiction"
+    assert shop.evidence.text == "The SHOP is OPEN every day." and museum.evidence.text == "The MUSEUM is CLOSED."
+    data = result.to_dict()
+    assert data["score"] == result.score and [c["score"] for c in data["claims"]] == [c.score for c in result.claims]
+    # the document is entailed when, and only when, its lowest claim reaches the bar
+    only_shop = DocumentChecker(predictor, keyword_probabilities).check(document, "The shop is open.")
+    assert only_shop.label == "entailment" and only_shop.score == shop.score
+    strict = DocumentChecker(predictor, keyword_probabilities, thresholds=Thresholds(supported=shop.score + 0.01))
+    assert strict.check(document, "The shop is open.").label == "neutral"
 
 
 def test_a_short_document_is_read_whole_unless_asked(predictor: Predictor) -> None:

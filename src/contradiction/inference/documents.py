@@ -17,11 +17,17 @@ sentences 0.50 accurate cut to 128 tokens, against 0.70 for their deciding pairs
   each window starting with the last sentence of the one before (`overlap`), so every sentence is read with each
   neighbour. A document that fits beside its claims whole is one window, unless `split="always"`.
 - **Claims**: the hypothesis split into sentences as well; each is checked against the document on its own.
-- **Rule** (`decide`): the window least likely neutral, the most decisive, decides a claim: its most probable
-  label is the claim's, and its probabilities are those shown. The evidence is the sentence of that window that,
-  read alone with the claim, is most sure of the label (none for neutral). The document's label: contradiction
-  when any claim is contradicted, entailment when every claim is entailed, else neutral. Measured against a
-  threshold rule and other window sizes in benchmarks/documents.py (docs/results.md).
+- **Score** (`consistency`): a claim's consistency in [0, 1], higher = better supported: (1 + the largest
+  P(entailment) - P(contradiction) of its windows) / 2, SummaC-ZS's score: one window that supports the claim is
+  enough, whatever the others (about other things) say. A document's score is its lowest claim's: it is as
+  consistent as its least supported claim. Chosen against other aggregations on real summaries and web pages
+  (benchmarks/real_documents.py, docs/results.md).
+- **Rule** (`decide`): a claim whose score reaches `SUPPORTED` is entailed (the best-supporting window decides);
+  below it, one whose most contradicting window reaches P(contradiction) `CONTRADICTED` is contradicted (that
+  window decides); the rest is neutral. Both thresholds were fitted on development rows (docs/results.md). The
+  evidence is the sentence of the deciding window that, read alone with the claim, is most sure of the label (none
+  for neutral). The document's label: contradiction when any claim is contradicted, entailment when every claim
+  is entailed (its score reaches `SUPPORTED`), else neutral.
 
 The probabilities come from any function of pairs (`Predictor.predict_proba`, the app's scheduler, the predict
 CLI's processes); the tokenizer's counts from the predictor. `check_many` runs many documents' windows in one call.
@@ -135,6 +141,11 @@ class Thresholds:
 
     supported: float = SUPPORTED
     contradicted: float = CONTRADICTED
+
+    def __post_init__(self) -> None:
+        for name in ("supported", "contradicted"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name}={getattr(self, name)}: a threshold is between 0 and 1")
 
 
 def consistency(probs: np.ndarray) -> tuple[float, int]:

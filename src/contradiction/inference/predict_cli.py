@@ -175,7 +175,8 @@ def _predict(args: argparse.Namespace, state: PartialState) -> None:
 
 
 def _documents_table(predictor: Predictor, chunk: dict, state: PartialState):
-    """A chunk's rows read as documents: the rule's label, the deciding window's probabilities, the evidence."""
+    """A chunk's rows read as documents: the rule's label, the document's consistency score, the deciding window's
+    probabilities, the evidence."""
     import numpy as np
 
     from contradiction.inference.documents import DocumentChecker
@@ -195,6 +196,7 @@ def _documents_table(predictor: Predictor, chunk: dict, state: PartialState):
     probs = np.array([[r.probabilities[label] for label in LABELS] for r in results], dtype=np.float32)
     table = chunk_table(chunk, probs)
     table["predicted_label"] = [r.label for r in results]
+    table["score"] = [round(r.score, 6) for r in results]
     deciding = [next((c for c in r.claims if c.label == r.label), r.claims[0]) for r in results]
     table["evidence"] = [c.evidence.text if c.evidence else "" for c in deciding]
     table["evidence_start"] = [c.evidence.start if c.evidence else -1 for c in deciding]

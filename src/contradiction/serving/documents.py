@@ -1,9 +1,9 @@
 """Claims checked against a whole document: the handlers, the Document tab and `/api/v1/check_document`.
 
-Endpoints: `/check_document` (document, claims -> the overall label and, per claim, its label, probabilities and
-evidence) and `POST /api/v1/check_document` (the same as JSON). The document is read in windows
-(`inference.documents`): up to `INTERACTIVE_PAIRS` pairs go through the model in one interactive pass, more in
-chunks between single pairs.
+Endpoints: `/check_document` (document, claims -> the overall label and consistency score and, per claim, its
+label, score, probabilities and evidence) and `POST /api/v1/check_document` (the same as JSON). The document is
+read in windows (`inference.documents`): up to `INTERACTIVE_PAIRS` pairs go through the model in one interactive
+pass, more in chunks between single pairs.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import time
 from typing import Annotated, Any
 
 import gradio as gr
-from pydantic import BaseModel, ConfigDict, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from contradiction.errors import UserError
 from contradiction.inference.documents import DocumentChecker, DocumentResult
@@ -96,7 +96,9 @@ class Documents:
         claim supported by the document (entailment), ruled out by it (contradiction), or neither (neutral)? The
         document is split into sentences and read in overlapping windows that fit the model, so nothing is cut;
         claims of several sentences are checked one sentence at a time. Use it to verify a summary or an answer
-        against its source. The probabilities are not calibrated: read them as how sure the deciding window is.
+        against its source. Each claim, and the document, gets a consistency score in [0, 1] (higher = better
+        supported; the document's is its least supported claim's), to rank answers or set your own threshold. The
+        probabilities are not calibrated: read them as how sure the deciding window is.
 
         Args:
             document: the source text, taken as true (any of the model's languages; up to the app's document limit)
@@ -104,7 +106,9 @@ class Documents:
 
         Returns:
             label: contradiction when any claim is contradicted, entailment when every claim is entailed, else neutral
-            claims: per claim, in order: claim (its text), start and end (offsets in claims), label, probabilities
+            score: the document's consistency in [0, 1], its lowest claim's score; entailment from the app's threshold
+            claims: per claim, in order: claim (its text), start and end (offsets in claims), label, score (its
+                consistency: (1 + the best window's P(entailment) - P(contradiction)) / 2), probabilities
                 {entailment, neutral, contradiction} of the deciding window, evidence {text, start, end} (the
                 sentence of the document that decides, its character offsets in the document; null when neutral),
                 window {start, end} (the part of the document the deciding pass read)
@@ -124,6 +128,7 @@ class Documents:
             [
                 c.text,
                 c.label,
+                round(c.score, 3),
                 *(round(c.probabilities[name], 3) for name in LABELS),
                 c.evidence.text if c.evidence else "",
             ]
@@ -133,8 +138,10 @@ class Documents:
             result.probabilities,
             highlighted(document, result),
             rows,
-            f"Read as {result.sentences} sentence(s) in {result.windows} window(s); {result.pairs} model pass row(s). "
-            "Each claim's probabilities are those of the window that decides it.",
+            f"**Consistency score {result.score:.2f}** (0 to 1, higher = better supported; the least supported "
+            f"claim's; entailment from {self.checker.thresholds.supported:.2f}). Read as {result.sentences} "
+            f"sentence(s) in {result.windows} window(s); {result.pairs} model pass row(s). Each claim's probabilities "
+            "are those of the window that decides it.",
         )
 
 
@@ -172,7 +179,7 @@ def build_document_tab(documents: Documents, limits: Limits, max_batch_size: int
                     elem_id="document-evidence",
                 )
         per_claim = gr.Dataframe(
-            headers=["claim", "label", *LABELS, "evidence"], label="Each claim", interactive=False, wrap=True
+            headers=["claim", "label", "score", *LABELS, "evidence"], label="Each claim", interactive=False, wrap=True
         )
         reading = gr.Markdown(elem_id="document-reading")
         gr.Examples(
@@ -234,11 +241,21 @@ class Window(BaseModel):
     end: int
 
 
+Score = Annotated[float, Field(ge=0, le=1)]
+
+
 class ClaimAnswer(BaseModel):
     claim: str
     start: int
     end: int
     label: LabelName
+    score: Annotated[
+        Score,
+        Field(
+            description="consistency in [0, 1], higher = better supported: (1 + the largest P(entailment) - "
+            "P(contradiction) of a window) / 2"
+        ),
+    ]
     probabilities: LabelProbabilities
     evidence: Span | None
     window: Window
@@ -249,6 +266,7 @@ class DocumentAnswer(BaseModel):
     neutral), each claim's answer, and how the document was read."""
 
     label: LabelName
+    score: Annotated[Score, Field(description="the document's consistency: its least supported claim's score")]
     claims: list[ClaimAnswer]
     sentences: int
     windows: int
