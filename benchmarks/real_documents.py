@@ -4,9 +4,9 @@
     python benchmarks/real_documents.py --model /work/runs/docs --settings 2@128 fit@256 --speed
 
 The data (../shared/data/documents, read its README; never trained on): SummEdits' news, podcast, sales_call and
-samsum domains (up to --rows_per_domain rows each, a seeded sample) and the WiCE dev split (all 349 claims). Every
-row is in one of two halves by a hash of its document, so the claims of one document stay together: thresholds
-and choices are made on the "choose" half and reported on the "report" half.
+samsum domains (up to --rows_per_domain rows each, a seeded sample) and the WiCE dev split (up to --wice_rows of its
+349 claims, a seeded sample). Every row is in one of two halves by a hash of its document, so the claims of one
+document stay together: thresholds and choices are made on the "choose" half and reported on the "report" half.
 
 For each window setting (`S@L`: windows of at most S sentences, or `fit` for as many as fit, read at L tokens a
 pair) the windows' probabilities of every claim sentence are computed once (`DocumentChecker.window_probabilities`)
@@ -15,6 +15,8 @@ and each aggregation scores the rows from them:
   (SummaC-ZS; what `inference.documents` serves);
 - `summac-zs/mean`: the same, the mean over claims;
 - `max-pe/min`: the best window's P(entailment), lowest over claims;
+- `pe-minus-pc/min`: the largest P(entailment) of a window less the largest P(contradiction) of a window (a
+  contradicting window costs support even where another window supports), lowest over claims;
 - `before`: the rule served until 2026-12-02 (the window least likely neutral decides a claim, any contradicted
   claim makes the document a contradiction); its score for ROC AUC is that window's P(e) - P(c), lowest over claims.
 Per SummEdits domain and for WiCE (supported against the rest): ROC AUC and balanced accuracy on the report half,
@@ -54,7 +56,7 @@ SETTINGS = ("1@128", "2@128", "3@128", "fit@128", "fit@256", "fit@512")
 THRESHOLDS = np.linspace(-1, 1, 401)
 
 
-def load(rows_per_domain: int, seed: int) -> pd.DataFrame:
+def load(rows_per_domain: int, wice_rows: int, seed: int) -> pd.DataFrame:
     """SummEdits (a sample per domain) and WiCE as one frame: set, domain, document, claim, gold (1 = consistent or
     supported), half ("choose" or "report"), gold_spans (WiCE)."""
     summedits = pd.read_csv(DOCUMENTS / "summedits-dev.csv.gz")
@@ -64,6 +66,7 @@ def load(rows_per_domain: int, seed: int) -> pd.DataFrame:
     )
     summedits = summedits.assign(set="summedits", gold=summedits["consistent"].astype(int), gold_spans=None)
     wice = pd.read_csv(DOCUMENTS / "wice-dev.csv.gz")
+    wice = wice.sample(min(wice_rows, len(wice)), random_state=seed)
     wice = wice.assign(set="wice", domain="wice", gold=(wice["wice_label"] == "supported").astype(int))
     frame = pd.concat([summedits, wice], ignore_index=True)[
         ["set", "domain", "document", "claim", "gold", "gold_spans"]
@@ -86,6 +89,7 @@ AGGREGATIONS = {
     "summac-zs/min": lambda claims: min(float((b[:, ENTAILMENT] - b[:, CONTRADICTION]).max()) for b in claims),
     "summac-zs/mean": lambda claims: float(np.mean([(b[:, ENTAILMENT] - b[:, CONTRADICTION]).max() for b in claims])),
     "max-pe/min": lambda claims: min(float(b[:, ENTAILMENT].max()) for b in claims),
+    "pe-minus-pc/min": lambda claims: min(float(b[:, ENTAILMENT].max() - b[:, CONTRADICTION].max()) for b in claims),
     "before": lambda claims: before_rule(claims)[1],
 }
 
@@ -188,12 +192,13 @@ def main() -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL, help="a model folder written by train.py")
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), help="window settings S@L (see above)")
     parser.add_argument("--rows_per_domain", type=int, default=120)
+    parser.add_argument("--wice_rows", type=int, default=349, help="WiCE claims (all 349 by default)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--speed", action="store_true", help="also time the checker as served (idle cores)")
     parser.add_argument("--name", default="real_documents", help="results file name under benchmarks/results")
     args = parser.parse_args()
 
-    frame = load(args.rows_per_domain, args.seed)
+    frame = load(args.rows_per_domain, args.wice_rows, args.seed)
     print(
         f"{len(frame)} rows: "
         + ", ".join(f"{k} {v}" for k, v in frame["domain"].value_counts().items())

@@ -283,6 +283,8 @@ def test_documents_are_checked_window_by_window_with_their_evidence(tiny_model_d
     )
     assert probs["predicted_label"].tolist() == [r.label for r in expected]
     assert probs["windows"].tolist() == [r.windows for r in expected] and max(probs["windows"]) > 1
+    assert probs["score"].tolist() == pytest.approx([r.score for r in expected], abs=1e-5)  # consistency in [0, 1]
+    assert probs["score"].between(0, 1).all()
     for row, result in zip(probs.itertuples(), expected, strict=True):
         assert [getattr(row, c) for c in PROB_COLUMNS] == pytest.approx(
             [result.probabilities[label] for label in LABELS], abs=1e-5
