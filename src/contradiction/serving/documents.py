@@ -77,19 +77,36 @@ class Documents:
         self.checker = DocumentChecker(context.scheduler.predictor, lambda p, h: context.scheduler.probabilities(p, h))
 
     def run(self, endpoint: str, document: str, claims: str) -> DocumentResult:
-        """Check, run the document's windows through the scheduler (one interactive pass when few, else in chunks
-        between single pairs), count under `endpoint`. Raises `Refused` or `gr.Error`."""
+        """Check, plan the windows and refuse a check of more pairs than `Limits.max_document_pairs` before the model
+        runs, run the windows through the scheduler (one interactive pass when few, else in chunks between single
+        pairs; a request whose caller left stops at the next chunk), count under `endpoint`. Raises `Refused` or
+        `gr.Error`."""
         start = time.perf_counter()
         context = self.context
         context.check_texts(endpoint, [("document", document)], context.limits.max_document_chars)
         context.check_texts(endpoint, [("claims text", claims)])
+        language = context.detector.detect(document)
         with context.model_call(endpoint, f"checking a document of {len(document)} characters"):
             try:
-                result = self.checker.check(document, claims, context.detector.detect(document))
+                self._check_pairs(endpoint, self.checker.plan(document, claims, language))
+                result = self.checker.check(document, claims, language)
             except UserError as err:
                 raise context.refuse(endpoint, str(err), 422) from None
         context.monitor.request(endpoint, time.perf_counter() - start)
         return result
+
+    def _check_pairs(self, endpoint: str, plan: Any) -> None:
+        """Refuse a document check whose pairs (windows x claim sentences, the model's passes) are over the limit:
+        at this CPU's pace the biggest document and claims the other limits allow are minutes of the model."""
+        windows, claims, limit = len(plan.window_spans), len(plan.claims), self.context.limits.max_document_pairs
+        if windows * claims > limit:
+            raise self.context.refuse(
+                endpoint,
+                f"The document and its claims make {windows * claims:,} pairs for the model ({windows:,} windows x "
+                f"{claims:,} claim sentences), over the limit of {limit:,}; send fewer claims or a shorter document, "
+                "or check it with `python -m contradiction.predict --documents`, which has no such limit.",
+                413,
+            )
 
     def check_document(self, document: str, claims: str) -> dict:
         """Check claims against a whole document (an article, a report, a generated answer's source): is each
