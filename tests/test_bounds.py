@@ -5,8 +5,12 @@ sentence; docs/robustness.md lists them."""
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from http.client import HTTPConnection
+from urllib.parse import urlsplit
 
 import anyio
 import httpx
@@ -18,8 +22,10 @@ from starlette.responses import PlainTextResponse
 
 from contradiction.inference.documents import DocumentChecker
 from contradiction.serving.bounds import RequestLimits
+from contradiction.serving.documents import PLANNED_AT_ONCE, Documents
 from contradiction.serving.limits import Limits
 from contradiction.serving.monitoring.monitor import Monitor
+from contradiction.serving.page import build_demo
 from contradiction.serving.scheduler import CHUNK_SIZE
 
 LIMITS = Limits(max_chars=300, max_document_pairs=8)
@@ -90,15 +96,35 @@ def test_every_text_box_holds_its_limit_in_every_event(app) -> None:
 # --- the body: its size, and JSON that can be read
 
 
-def test_a_body_over_the_limit_is_413_before_it_is_read(app) -> None:
+def test_a_body_over_the_limit_is_413_before_it_is_read_or_where_it_passes_it(app) -> None:
     limit = LIMITS.max_body_bytes
     body = b'{"data": ["' + b"x" * limit + b'"]}'
+
+    def streamed():  # no Content-Length: the body is stopped where it passes the limit
+        yield from (body[i : i + 2**16] for i in range(0, len(body), 2**16))
+
     for path in ("/api/v1/nli", "/gradio_api/call/predict", "/gradio_api/queue/join", "/gradio_api/mcp/"):
-        response = httpx.post(app.url + path[1:], content=body, headers={"Content-Type": "application/json"})
-        assert response.status_code == 413, path
-        assert response.json() == {
-            "error": f"The body is over the limit of {limit / 2**20:.3g} MB; send fewer or shorter texts per call."
-        }, path
+        for content in (body, streamed()):
+            response = httpx.post(app.url + path[1:], content=content, headers={"Content-Type": "application/json"})
+            assert response.status_code == 413, path
+            assert response.json() == {
+                "error": f"The body is over the limit of {limit / 2**20:.3g} MB; send fewer or shorter texts per call."
+            }, path
+
+
+def test_an_upload_over_the_size_limit_is_413_from_its_length_alone(app) -> None:
+    where = urlsplit(app.url)
+    connection = HTTPConnection(where.hostname, where.port, timeout=60)
+    connection.putrequest("POST", "/gradio_api/upload")  # the headers of a 25 MB upload, and no byte of it
+    connection.putheader("Content-Type", "multipart/form-data; boundary=b")
+    connection.putheader("Content-Length", str(25 * 2**20))
+    connection.endheaders()
+    response = connection.getresponse()
+    assert response.status == 413 and json.loads(response.read()) == {
+        "error": "The upload is 25 MB, over the limit of 20 MB; split the file, or predict it with "
+        "`python -m contradiction.predict`."
+    }
+    connection.close()
 
 
 def test_an_upload_holds_one_file(app, tmp_path) -> None:
@@ -299,3 +325,34 @@ def test_a_saturated_json_api_leaves_metrics_and_the_page_answering(
             assert httpx.get(f"{app.url}{path}", timeout=30).status_code == 200
             assert time.perf_counter() - start < 1.0, f"/{path} waited behind the JSON API"
         assert all(answer.result().status_code == 200 for answer in answers)
+
+
+def test_a_document_is_planned_once_and_two_at_a_time(predictor, tmp_path) -> None:
+    """Planning a long document is Python holding the GIL: once per check, and two checks of the process at once."""
+    demo = build_demo(predictor, LIMITS, output_dir=tmp_path)
+    try:
+        documents = Documents(demo.context)
+        planned, inside, most = [], [0], [0]
+        real = documents.checker.plan
+        lock = threading.Lock()
+
+        def counted(*args, **kwargs):
+            with lock:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            time.sleep(0.2)
+            with lock:
+                inside[0] -= 1
+            planned.append(1)
+            return real(*args, **kwargs)
+
+        documents.checker.plan = counted
+        claims = "The town has bridges."
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(lambda _: documents.run("check_document", DOCUMENT[:400], claims), range(4)))
+        assert len(planned) == 4 and most[0] == PLANNED_AT_ONCE
+        language = demo.context.detector.detect(DOCUMENT[:400])
+        expected = DocumentChecker(predictor).check(DOCUMENT[:400], claims, language)
+        assert all(result.to_dict()["claims"][0]["label"] == expected.claims[0].label for result in results)
+    finally:
+        demo.close()

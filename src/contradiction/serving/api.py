@@ -55,8 +55,9 @@ PREFIX = "/api/v1"
 APP_FAILED = "The app failed on this request; try again, and tell the operator if it keeps failing."
 
 API_THREADS = 16
-"""Worker threads for the handlers (each waits for the scheduler): the API's own, not anyio's shared 40, so that a
-full JSON API leaves threads for Gradio's events and /metrics."""
+"""Worker threads for the handlers (each waits for the scheduler), per kind of body (one pair, a list of pairs, a
+classification, a document): the API's own, not anyio's shared 40, so that a full JSON API leaves threads for
+Gradio's events and /metrics, and many lists or documents never keep a single pair waiting for a thread."""
 
 DISCONNECT_POLL_S = 0.25  # how often a request being answered looks whether its client is still there
 
@@ -148,7 +149,7 @@ def build_api(routes: list[JsonRoute], limits: Limits, monitor: Monitor, token: 
         ],
     )
     by_path: dict[str, JsonRoute] = {}
-    threads: list[anyio.CapacityLimiter] = []  # made in the event loop that serves the app
+    threads: dict[type, anyio.CapacityLimiter] = {}  # per kind of body; made in the event loop that serves the app
 
     for route in routes:
         by_path[PREFIX + route.path] = route
@@ -235,13 +236,12 @@ def build_api(routes: list[JsonRoute], limits: Limits, monitor: Monitor, token: 
     return api
 
 
-def _endpoint(route: JsonRoute, threads: list[anyio.CapacityLimiter]) -> Callable:
-    """The FastAPI endpoint of `route`: its validated body answered in one of the API's worker threads, as a
-    `Caller` that leaves when the client disconnects."""
+def _endpoint(route: JsonRoute, threads: dict[type, anyio.CapacityLimiter]) -> Callable:
+    """The FastAPI endpoint of `route`: its validated body answered in one of the API's worker threads for its kind
+    of body, as a `Caller` that leaves when the client disconnects."""
 
     async def endpoint(request: Request, body: Any) -> Any:
-        if not threads:
-            threads.append(anyio.CapacityLimiter(API_THREADS))
+        limiter = threads.get(type(body)) or threads.setdefault(type(body), anyio.CapacityLimiter(API_THREADS))
         caller = Caller()
         serving = CALLER.set(caller)  # the worker thread gets a copy of this task's context
         failure: Exception | None = None
@@ -249,7 +249,7 @@ def _endpoint(route: JsonRoute, threads: list[anyio.CapacityLimiter]) -> Callabl
             async with anyio.create_task_group() as watching:
                 watching.start_soon(_leave_when_gone, request, caller)
                 try:
-                    answer = await anyio.to_thread.run_sync(route.answer, body, limiter=threads[0])
+                    answer = await anyio.to_thread.run_sync(route.answer, body, limiter=limiter)
                 except Exception as error:  # raised below as it is: out of the task group, which would wrap it
                     failure = error
                 watching.cancel_scope.cancel()

@@ -191,8 +191,9 @@ class ReadableJson:
     `BodyLimits`); one `json.loads` cannot read is refused with 400 and one sentence, the others are passed on as
     they came."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, limits: Limits) -> None:
         self.app = app
+        self.limits = limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if door(scope) not in ("queue", "mcp") or "json" not in Headers(scope=scope).get("content-type", ""):
@@ -200,7 +201,13 @@ class ReadableJson:
             return
         body, more = b"", True
         while more:
-            message = await receive()
+            try:
+                message = await receive()
+            except HTTPException as error:  # a body without Content-Length that streamed past the limit (BodyLimits)
+                if error.status_code != 413:
+                    raise
+                await _refusal(413, too_big(self.limits.max_body_bytes))(scope, receive, send)
+                return
             if message["type"] != "http.request":  # the client left while sending
                 return
             body += message.get("body", b"")

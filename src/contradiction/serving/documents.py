@@ -8,7 +8,9 @@ chunks between single pairs.
 
 from __future__ import annotations
 
+import copy
 import logging
+import threading
 import time
 from typing import Annotated, Any
 
@@ -67,6 +69,19 @@ def highlighted(document: str, result: DocumentResult) -> list[tuple[str, str | 
     return pieces
 
 
+PLANNED_AT_ONCE = 2
+"""Document checks of this process planned at once: planning a 50,000-character document is about a second of Python
+holding the GIL (tokens, sentences, windows), so more at once would slow every other request of the process."""
+PLANNING = threading.BoundedSemaphore(PLANNED_AT_ONCE)
+
+
+def as_planned(checker: DocumentChecker, plan: Any) -> DocumentChecker:
+    """A copy of `checker` that reads the document as `plan` says, rather than planning it a second time."""
+    pinned = copy.copy(checker)
+    pinned.plan = lambda *args, **kwargs: plan
+    return pinned
+
+
 class Documents:
     """The handlers of document checks, on the app's `Context`: one `DocumentChecker` whose pairs go through the
     scheduler."""
@@ -77,10 +92,10 @@ class Documents:
         self.checker = DocumentChecker(context.scheduler.predictor, lambda p, h: context.scheduler.probabilities(p, h))
 
     def run(self, endpoint: str, document: str, claims: str) -> DocumentResult:
-        """Check, plan the windows and refuse a check of more pairs than `Limits.max_document_pairs` before the model
-        runs, run the windows through the scheduler (one interactive pass when few, else in chunks between single
-        pairs; a request whose caller left stops at the next chunk), count under `endpoint`. Raises `Refused` or
-        `gr.Error`."""
+        """Check, plan the windows (`PLANNING` at once) and refuse a check of more pairs than
+        `Limits.max_document_pairs` before the model runs, run the windows through the scheduler (one interactive
+        pass when few, else in chunks between single pairs; a request whose caller left stops at the next chunk),
+        count under `endpoint`. Raises `Refused` or `gr.Error`."""
         start = time.perf_counter()
         context = self.context
         context.check_texts(endpoint, [("document", document)], context.limits.max_document_chars)
@@ -88,8 +103,10 @@ class Documents:
         language = context.detector.detect(document)
         with context.model_call(endpoint, f"checking a document of {len(document)} characters"):
             try:
-                self._check_pairs(endpoint, self.checker.plan(document, claims, language))
-                result = self.checker.check(document, claims, language)
+                with PLANNING:
+                    plan = self.checker.plan(document, claims, language)
+                self._check_pairs(endpoint, plan)
+                result = as_planned(self.checker, plan).check(document, claims, language)
             except UserError as err:
                 raise context.refuse(endpoint, str(err), 422) from None
         context.monitor.request(endpoint, time.perf_counter() - start)

@@ -1,7 +1,8 @@
 """One queue in front of the model: a person's single pair never waits behind someone's CSV file.
 
 Every request the app runs goes through one worker thread that picks, before each forward pass:
-single pairs first (all those waiting, in one pass), then `/predict_batch` calls, then CSV files. Calls and
+single pairs first (all those waiting, in one pass), then groups (a classification, a short document), then
+`/predict_batch` calls, then CSV files. Calls and
 files run in small chunks, so bulk work yields to interactive requests between chunks, and several jobs of
 the same kind take turns chunk by chunk instead of running one after the other. A job's tokens are counted
 the same way, in the worker, a chunk of `MEASURE_CHUNK` pairs at a time, before its first forward pass.
@@ -313,21 +314,21 @@ class Scheduler:
 
     # --- the worker
     def _next(self) -> list[_Pair] | _Group | tuple[Job, list[int]] | None:
-        """Under the lock: the next forward pass, interactive work first (the single pairs waiting together, or a
-        group), else the next job's next chunk; after a group, a waiting chunk before the next group."""
+        """Under the lock: the next forward pass, interactive work first (the single pairs waiting, together, before
+        any group: a pair is one person waiting, a group may be a 32-label classification), then a group, else the
+        next job's next chunk; after a group, a waiting chunk before the next group."""
         while True:
             if self._closed:
                 return None
-            head = self._pairs[0] if self._pairs else None
-            if isinstance(head, _Pair):
-                pairs = []
-                while self._pairs and isinstance(self._pairs[0], _Pair) and len(pairs) < self.pair_batch_size:
-                    pair = self._pairs.popleft()
-                    if pair.future.set_running_or_notify_cancel():
-                        pairs.append(pair)
+            taken = [item for item in self._pairs if isinstance(item, _Pair)][: self.pair_batch_size]
+            if taken:
+                chosen = set(map(id, taken))
+                self._pairs = deque(item for item in self._pairs if id(item) not in chosen)
+                pairs = [pair for pair in taken if pair.future.set_running_or_notify_cancel()]
                 if pairs:
                     return pairs
                 continue
+            head = self._pairs[0] if self._pairs else None
             if head is not None and not (self._bulk_owed and self._bulk_waiting()):
                 self._pairs.popleft()
                 if head.future.set_running_or_notify_cancel():

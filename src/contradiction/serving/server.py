@@ -45,7 +45,7 @@ def launch(
         Middleware(AccessGuard, token=api_token),
         Middleware(BodyLimits, limits=limits),
         Middleware(RequestLimits, limits=limits),
-        Middleware(ReadableJson),
+        Middleware(ReadableJson, limits=limits),
     ]
     return demo.launch(
         max_file_size=limits.max_upload_bytes,
