@@ -27,6 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from contradiction.errors import UserError
 from contradiction.labels import LABELS
+from contradiction.serving.limits import Limits
 from contradiction.serving.monitoring.drift import (
     MIN_DRIFT_PREDICTIONS,
     MIN_LANGUAGE_DRIFT_PREDICTIONS,
@@ -535,7 +536,9 @@ def test_the_page_shows_afternoon_times_in_24_hour_form(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def served(serve_app, tmp_path_factory) -> tuple[Client, str, Monitor]:
-    app = serve_app(monitor=Monitor(PredictionLog(tmp_path_factory.mktemp("db") / "monitoring.sqlite")))
+    """An app with a database, taking 36 calls at once from this one address (the default takes 8 a client)."""
+    limits = Limits(max_client_in_flight=64)
+    app = serve_app(limits=limits, monitor=Monitor(PredictionLog(tmp_path_factory.mktemp("db") / "monitoring.sqlite")))
     return app.client, app.url, app.monitor
 
 

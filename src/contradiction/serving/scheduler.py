@@ -1,11 +1,10 @@
 """One queue in front of the model: a person's single pair never waits behind someone's CSV file.
 
-Every request the app runs goes through one worker thread that picks, before each forward pass:
-single pairs first (all those waiting, in one pass), then groups (a classification, a short document), then
-`/predict_batch` calls, then CSV files. Calls and
-files run in small chunks, so bulk work yields to interactive requests between chunks, and several jobs of
-the same kind take turns chunk by chunk instead of running one after the other. A job's tokens are counted
-the same way, in the worker, a chunk of `MEASURE_CHUNK` pairs at a time, before its first forward pass.
+Every request the app runs goes through one worker thread that picks, before each forward pass: single pairs first
+(all those waiting, in one pass), then groups (a classification, a short document), then `/predict_batch` calls,
+then CSV files. Calls and files run in small chunks, so bulk work yields to interactive requests between chunks, and
+several jobs of the same kind take turns chunk by chunk instead of running one after the other. A job's tokens are
+counted the same way, in the worker, a chunk of `MEASURE_CHUNK` pairs at a time, before its first forward pass.
 
     scheduler = Scheduler(predictor)
     scheduler.predict_pair("A man sleeps.", "Nobody sleeps.")          # blocks; shares a pass with others
@@ -195,7 +194,7 @@ class Scheduler:
         self.chunk_size = chunk_size
         self.measure_chunk = measure_chunk
         self.max_waiting = max_waiting
-        self._pairs: deque[_Pair | _Group] = deque()  # interactive work, in arrival order
+        self._pairs: deque[_Pair | _Group] = deque()  # interactive work, in arrival order (pairs taken first)
         self._bulk_owed = False  # a group ran while bulk work waited: the next bulk chunk goes before another group
         self._jobs: dict[Priority, deque[Job]] = {Priority.BATCH: deque(), Priority.FILE: deque()}
         self._wake = threading.Condition()
