@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from common import ROOT, print_table, save
+from common import ROOT, one_address_env, print_table, save
 from serving import free_port, percentile, wait_until_up
 from zero_shot_accuracy import TOPICS, load
 
@@ -31,7 +31,7 @@ def main() -> None:
     texts = load(701, seed=0).sample(frac=1.0, random_state=0)["text"].tolist()
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", **one_address_env()}
     server = subprocess.Popen(
         [sys.executable, "app.py", "--model", args.model, "--port", str(port), "--monitor_db", "none"],
         cwd=ROOT,

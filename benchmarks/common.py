@@ -16,6 +16,18 @@ DEFAULT_MODEL = os.environ.get("BENCH_MODEL", "/work/runs/e5-small-watson")
 BACKBONE = os.environ.get("BENCH_BACKBONE", str(Path.home() / ".cache/offline-backbones/multilingual-e5-small"))
 
 
+ONE_ADDRESS_LIMITS = {"rate_limit": "1000000/minute", "max_client_in_flight": 1024, "max_in_flight": 1024}
+"""The app's bounds per client and route (serving/bounds.py) for a benchmark whose clients all come from this
+machine's loopback address: with the defaults they would count as one client, refused what a crowd of clients is
+not. `one_address_env()` gives them as app.py's environment variables, which an older checkout ignores."""
+
+
+def one_address_env() -> dict[str, str]:
+    from contradiction.serving.limits import LIMIT_ENV
+
+    return {LIMIT_ENV[name]: str(value) for name, value in ONE_ADDRESS_LIMITS.items()}
+
+
 def machine() -> dict:
     """CPU model, cores and the instruction-set flags that decide matmul speed."""
     flags: set[str] = set()

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import DEFAULT_MODEL, ROOT, WATSON, print_table, save
+from common import DEFAULT_MODEL, ROOT, WATSON, one_address_env, print_table, save
 from gradio_client import Client, handle_file
 
 PAIRS = [  # our own sentences (the app's examples are in the package; these keep the baseline comparable)
@@ -53,7 +53,7 @@ def start_app(
 ) -> tuple[subprocess.Popen, str]:
     """`python app.py` in its own process; `src` puts another checkout's package first on the path."""
     port = free_port()
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", **one_address_env()}
     if src is not None:
         env["PYTHONPATH"] = str(src)
     command = [sys.executable, str((src.parent if src else ROOT) / "app.py"), "--model", model, "--port", str(port)]

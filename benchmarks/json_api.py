@@ -29,7 +29,7 @@ from pathlib import Path
 
 import anyio
 import httpx
-from common import DEFAULT_MODEL, ROOT, WATSON, print_table, save
+from common import DEFAULT_MODEL, ROOT, WATSON, one_address_env, print_table, save
 from serving import free_port, percentile, wait_until_up
 
 
@@ -183,7 +183,7 @@ def main() -> None:
             str(db),
         ],
         cwd=ROOT,
-        env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"},
+        env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", **one_address_env()},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

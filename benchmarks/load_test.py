@@ -25,7 +25,7 @@ from urllib.parse import urlparse
 
 import httpx
 import numpy as np
-from common import ROOT, print_table, save
+from common import ONE_ADDRESS_LIMITS, ROOT, print_table, save
 from gradio_client import Client
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -153,7 +153,7 @@ def start_app(model: str, db: Path, fast: bool):
 
     predictor = Predictor.from_pretrained(model, PredictorOptions(fast=fast))
     mix, source = training_label_mix(model)
-    limits, monitor = Limits(), Monitor(PredictionLog(db), mix, source)
+    limits, monitor = Limits(**ONE_ADDRESS_LIMITS), Monitor(PredictionLog(db), mix, source)
     demo = build_demo(predictor, limits, monitor)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

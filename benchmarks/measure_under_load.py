@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import DEFAULT_MODEL, ROOT, WATSON, print_table, save
+from common import DEFAULT_MODEL, ROOT, WATSON, one_address_env, print_table, save
 from gradio_client import Client, handle_file
 from interactive_under_load import PAIRS, free_port
 
@@ -52,7 +52,7 @@ class App:
 
     def __init__(self, model: str, rows: int, chunk_size: int) -> None:
         port = free_port()
-        env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
+        env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", **one_address_env()}
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), *filter(None, [env.get("PYTHONPATH")])])
         self.command = [sys.executable, "-c", APP, "--model", model, "--port", str(port), "--monitor_db", "none"]
         self.command += ["--chunk_size", str(chunk_size), "--max_rows", str(max(rows, 20_000))]

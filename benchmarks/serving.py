@@ -23,7 +23,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from common import DEFAULT_MODEL, ROOT, WATSON, print_table, save
+from common import DEFAULT_MODEL, ROOT, WATSON, one_address_env, print_table, save
 
 
 def free_port() -> int:
@@ -103,7 +103,7 @@ def main() -> None:
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"},
+        env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", **one_address_env()},
     )
     try:
         wait_until_up(url, server)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +110,26 @@ def serve_app(make_predictor, tmp_path_factory) -> Iterator[Callable[..., Served
 def serve_app_for_test(make_predictor, tmp_path_factory) -> Iterator[Callable[..., ServedApp]]:
     """`serve_app` for one test: its apps are closed when the test ends (for a test that breaks its app)."""
     yield from _serving(make_predictor, tmp_path_factory)
+
+
+@pytest.fixture
+def slow_model(monkeypatch: pytest.MonkeyPatch) -> Callable[[object, float], list[int]]:
+    """`slow_model(predictor, seconds_per_pass)`: every forward pass of `predictor` takes that much longer, until
+    the test ends; returns the list of pass sizes, as they run."""
+
+    def slow(predictor, seconds_per_pass: float) -> list[int]:
+        sizes: list[int] = []
+        original = predictor.predict_proba
+
+        def slowed(premises, hypotheses, *args, **kwargs):
+            sizes.append(len(premises))
+            time.sleep(seconds_per_pass)
+            return original(premises, hypotheses, *args, **kwargs)
+
+        monkeypatch.setattr(predictor, "predict_proba", slowed)
+        return sizes
+
+    return slow
 
 
 @pytest.fixture

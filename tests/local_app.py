@@ -1,14 +1,16 @@
-"""An app built by a test, served on a free loopback port, and the browser that reads it (app, browser, fault
-and monitoring tests)."""
+"""An app built by a test, served on a free loopback port, its page's events called as a script can call them, and
+the browser that reads it (app, bounds, browser, fault and monitoring tests)."""
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import gradio as gr
+import httpx
 import pytest
 
 from contradiction.serving.limits import Limits
@@ -36,6 +38,16 @@ def launch_local(demo: gr.Blocks, limits: Limits, monitor: Monitor, **kwargs) ->
         **kwargs,
     )
     return url
+
+
+def call_event(url: str, event: str, data: list) -> dict:
+    """An event of the page called as gradio_client's two steps call an endpoint, a private one too: {"complete":
+    its outputs} or {"error": Gradio's error payload, whose "error" is the sentence}."""
+    start = httpx.post(f"{url}gradio_api/call/{event}", json={"data": data}, timeout=60)
+    assert start.status_code == 200, (event, start.text)
+    stream = httpx.get(f"{url}gradio_api/call/{event}/{start.json()['event_id']}", timeout=120).text
+    kind = stream.split("event: ", 1)[1].split("\n", 1)[0]
+    return {kind: json.loads(stream.split("data:", 1)[1].strip().splitlines()[0])}
 
 
 @contextmanager

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
+from local_app import call_event
 
 from contradiction.inference.predictor import Predictor
 from contradiction.inference.tables import PROB_COLUMNS
@@ -37,6 +38,9 @@ def predictor(make_predictor, smoke_run: Path) -> Predictor:
 @pytest.fixture(scope="module")
 def client(serve_app, predictor: Predictor) -> Client:
     return serve_app(predictor).client
+
+
+PROBS = {"neutral": 0.34, "entailment": 0.33, "contradiction": 0.33}  # an answer the model is unsure of
 
 
 def confidences(label_value: dict) -> dict[str, float]:
@@ -143,6 +147,17 @@ def test_analyze_returns_the_languages_and_the_models_record_in_them(
     assert any("the model is unsure" in note for note in answer["notes"]) == low
 
 
+def test_the_page_s_notes_warn_of_a_low_confidence_answer(client: Client) -> None:
+    """`describe` is given the answer as Gradio hands a `gr.Label` input to a function ({label: confidence})."""
+    shown = {"label": "neutral", "confidences": [{"label": name, "confidence": c} for name, c in PROBS.items()]}
+    pair = ["Le musée ferme ses portes à dix-huit heures.", "Le musée reste ouvert toute la nuit."]
+    (notes,) = call_event(client.src, "describe", [*pair, shown])["complete"]
+    assert "The top probability is only 34%: the model is unsure; treat this answer as a guess." in notes
+    sure = {"label": "neutral", "confidences": [{"label": "neutral", "confidence": 0.9}]}
+    (notes,) = call_event(client.src, "describe", [*pair, sure])["complete"]
+    assert notes.startswith("**Language:** French") and "unsure" not in notes
+
+
 def test_the_app_serves_at_the_length_the_model_was_trained_with(client: Client, predictor: Predictor) -> None:
     answer = client.predict("A man is sleeping.", "Nobody is asleep.", api_name="/analyze")
     assert answer["max_length"] == predictor.max_length == 64  # configs/smoke.yaml's max_seq_length
@@ -180,20 +195,6 @@ def test_analyze_says_when_a_language_is_untrained_or_the_pair_is_mixed(client: 
     assert any("The premise is in English and the hypothesis in French" in n for n in mixed["notes"])
 
 
-def slow_model(predictor: Predictor, monkeypatch, seconds_per_pass: float) -> list[int]:
-    """Make every forward pass take `seconds_per_pass`; return the list of pass sizes as they run."""
-    sizes: list[int] = []
-    original = predictor.predict_proba
-
-    def slowed(premises, hypotheses, *args, **kwargs):
-        sizes.append(len(premises))
-        time.sleep(seconds_per_pass)
-        return original(premises, hypotheses, *args, **kwargs)
-
-    monkeypatch.setattr(predictor, "predict_proba", slowed)
-    return sizes
-
-
 def big_csv(sample_dir: Path, path: Path, rows: int) -> Path:
     """The sample test file repeated (ids made unique) up to `rows` rows."""
     test = pd.read_csv(sample_dir / "test.csv", dtype=str, keep_default_na=False)
@@ -204,8 +205,8 @@ def big_csv(sample_dir: Path, path: Path, rows: int) -> Path:
 
 
 @pytest.mark.slow
-def test_a_single_pair_is_answered_while_a_csv_file_runs(client, predictor, sample_dir, tmp_path, monkeypatch) -> None:
-    sizes = slow_model(predictor, monkeypatch, 0.05)
+def test_a_single_pair_is_answered_while_a_csv_file_runs(client, predictor, sample_dir, tmp_path, slow_model) -> None:
+    sizes = slow_model(predictor, 0.05)
     csv = big_csv(sample_dir, tmp_path / "big.csv", 1000)  # 32 passes of 0.05 s
     job = client.submit(handle_file(csv), api_name="/predict_file")
     while len(sizes) < 3:  # the file is in the model
@@ -219,8 +220,10 @@ def test_a_single_pair_is_answered_while_a_csv_file_runs(client, predictor, samp
 
 
 @pytest.mark.slow
-def test_a_cancelled_csv_job_stops_using_the_model(client, predictor, sample_dir, tmp_path, monkeypatch) -> None:
-    sizes = slow_model(predictor, monkeypatch, 0.05)
+def test_a_cancelled_csv_job_stops_using_the_model(
+    client, predictor, sample_dir, tmp_path, monkeypatch, slow_model
+) -> None:
+    sizes = slow_model(predictor, 0.05)
     csv = big_csv(sample_dir, tmp_path / "big.csv", 3200)  # 100 passes of 0.05 s
     job = client.submit(handle_file(csv), api_name="/predict_file")
     while len(sizes) < 3:

@@ -1,5 +1,5 @@
 """The page in a real browser (headless Chromium): an empty box warns, two sentences give a label with the
-language seen and the model's record in it, and the Monitoring tab counts it.
+language seen and the model's record in it, an unsure answer gets its warning, and the Monitoring tab counts it.
 
 Needs Debian's chromium and the `playwright` package (requirements-dev.txt); skipped, with the reason, without.
 """
@@ -105,5 +105,28 @@ def test_stop_or_closing_the_page_takes_a_csv_file_out_of_the_model(
             page.locator("input[type=file][accept='.csv']").set_input_files(tmp_path / "big.csv")
             run_then(page, "stop")
             run_then(page, "close")
+    finally:
+        demo.close()
+
+
+def test_the_page_warns_when_the_model_is_unsure(make_predictor, tmp_path: Path) -> None:
+    """An untrained model's top probability is near a third: the note under the answer says to treat it as a guess
+    (the page hands the answer's `gr.Label` to `describe` as {label: confidence})."""
+    expect = browser_tools().expect
+    premise, hypothesis = "The museum closes at six on Sundays.", "The museum is open all night on Sundays."
+    predictor = make_predictor()
+    top = max(predictor.predict(premise, hypothesis).values())
+    assert top < Monitor().low_confidence
+    limits, monitor = Limits(), Monitor()
+    demo = build_demo(predictor, limits, monitor, output_dir=tmp_path / "outputs")
+    try:
+        with browser_page(launch_local(demo, limits, monitor)) as page:
+            page.get_by_label("Premise").fill(premise)
+            page.get_by_label("Hypothesis").fill(hypothesis)
+            page.get_by_role("button", name="Submit").click()
+            expect(page.locator("#languages")).to_contain_text(
+                f"The top probability is only {top:.0%}: the model is unsure; treat this answer as a guess.",
+                timeout=60_000,
+            )
     finally:
         demo.close()

@@ -127,3 +127,16 @@ def test_mcp_is_on_unless_turned_off_and_the_token_comes_from_the_environment(mo
         parse_args(["--help"])
     printed = capsys.readouterr().out
     assert "--api_token" in printed and TOKEN not in printed
+
+
+def test_a_document_check_over_the_pair_limit_is_an_error_result_with_its_sentence(app) -> None:
+    document = " ".join(f"Sentence number {i} says that the town has {i} bridges." for i in range(1200))[:50_000]
+
+    async def call(session):
+        return await session.call_tool("check_document", {"document": document, "claims": "It has bridges. It rains."})
+
+    result = with_session(app.url, call)
+    assert result.isError
+    assert (
+        "claim sentences), over the limit of 1,024; send fewer claims or a shorter document" in result.content[0].text
+    )

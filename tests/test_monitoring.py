@@ -11,6 +11,7 @@ import math
 import shutil
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -26,6 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from contradiction.errors import UserError
 from contradiction.labels import LABELS
+from contradiction.serving.limits import Limits
 from contradiction.serving.monitoring.drift import (
     MIN_DRIFT_PREDICTIONS,
     MIN_LANGUAGE_DRIFT_PREDICTIONS,
@@ -111,6 +113,56 @@ def test_a_failing_database_does_not_fail_the_request(tmp_path: Path, caplog) ->
     assert monitor.log.flush()
     assert monitor.metrics.db_errors._value.get() == 1 and monitor.log.dropped == 1
     assert "could not record 1 prediction(s)" in caplog.text and "no such table" in caplog.text
+
+
+def test_rows_older_than_the_retention_are_deleted(tmp_path: Path) -> None:
+    path = tmp_path / "m.sqlite"
+    monitor = Monitor(PredictionLog(path, retention_days=30))
+    monitor.record("predict", 0.01, ["A."], ["B."], SURE)
+    assert monitor.log.flush()
+    with sqlite3.connect(path) as db:  # that prediction was made a month and a day ago
+        db.execute("UPDATE predictions SET time = time - 31 * 86400")
+    monitor.record("predict", 0.01, ["C."], ["D."], SURE)
+    assert monitor.log.flush() and monitor.log.prune() == 1  # as the writer does every hour
+    assert [row["premise_chars"] for row in rows(monitor.log)] == [2] and monitor.log.count() == 1
+    monitor.log.close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE predictions SET time = time - 40 * 86400")
+    assert PredictionLog(path, retention_days=None).count() == 1  # no retention: every row kept
+    assert PredictionLog(path, retention_days=30).count() == 0  # deleted when the database opens
+    with pytest.raises(UserError, match=r"^--monitor_retention_days 0 must be a positive number of days, e\.g\. 30\.$"):
+        PredictionLog(path, retention_days=0)
+
+
+def test_a_locked_database_does_not_slow_a_pair(serve_app, tmp_path: Path) -> None:
+    """Another connection holds the database's write lock for 3 s (a sqlite3 shell, a backup, a second replica): a
+    pair is answered at once all the same, and its row is written once the lock goes, or counted as dropped."""
+    app = serve_app(monitor=Monitor(PredictionLog(tmp_path / "m.sqlite")))
+    log = app.monitor.log
+    other = sqlite3.connect(log.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        start = time.perf_counter()
+        answer = httpx.post(f"{app.url}api/v1/nli", json={"premise": "Il pleut.", "hypothesis": "Il fait beau."})
+        waited = time.perf_counter() - start
+        time.sleep(max(0.0, 3.0 - waited))
+    finally:
+        other.execute("COMMIT")
+        other.close()
+    assert answer.status_code == 200 and waited < 1.5, f"the pair waited {waited:.2f} s for the database"
+    assert log.flush() and log.count() + log.dropped == 1
+    assert app.monitor.metrics.db_errors._value.get() == log.dropped
+
+
+def test_the_dashboard_names_no_path_of_the_server(tmp_path: Path) -> None:
+    source = "/srv/secret-models/nli/data_report.json (train split)"
+    languages = TrainingLanguages({"en": 1.0}, source)
+    monitor = Monitor(PredictionLog(tmp_path / "m.sqlite"), training_source=source, training_languages=languages)
+    monitor.record("predict", 0.01, ["A sentence in English."], ["B."], SURE, ["en"], ["en"])
+    summary = monitor.dashboard(None).summary
+    assert "Training mix from the model's data_report.json (train split)." in summary
+    assert "training language mix of the model's data_report.json (train split)" in summary
+    assert "/srv" not in summary and str(tmp_path) not in summary and "m.sqlite" not in summary
 
 
 def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
@@ -484,7 +536,9 @@ def test_the_page_shows_afternoon_times_in_24_hour_form(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def served(serve_app, tmp_path_factory) -> tuple[Client, str, Monitor]:
-    app = serve_app(monitor=Monitor(PredictionLog(tmp_path_factory.mktemp("db") / "monitoring.sqlite")))
+    """An app with a database, taking 36 calls at once from this one address (the default takes 8 a client)."""
+    limits = Limits(max_client_in_flight=64)
+    app = serve_app(limits=limits, monitor=Monitor(PredictionLog(tmp_path_factory.mktemp("db") / "monitoring.sqlite")))
     return app.client, app.url, app.monitor
 
 

@@ -285,7 +285,7 @@ def test_odd_texts_get_a_prediction(app, kind: str) -> None:
 def test_a_100k_character_text_is_refused_by_both_endpoints(app) -> None:
     client = app.client
     long = "Baba yangu anapenda kusoma magazeti. " * 2800
-    with pytest.raises(AppError, match=r"^The hypothesis has 103,600 characters, over the limit of 300; shorten it\.$"):
+    with pytest.raises(AppError, match=r"^The hypothesis box has 103,600 characters, over the limit of 300; shorten"):
         client.predict("A premise.", long, api_name="/predict")
     with pytest.raises(AppError, match=r"^Pair 1: the premise has 103,600 characters, over the limit of 300"):
         client.predict(["A.", long], ["B.", "C."], api_name="/predict_batch")
@@ -310,7 +310,7 @@ def test_invalid_unicode_in_the_json_is_refused(app) -> None:
     stream = httpx.get(f"{url}gradio_api/call/predict/{start.json()['event_id']}", timeout=60).text
     assert "event: error" in stream
     error = json.loads(stream.split("data:", 1)[1].strip().splitlines()[0])["error"]
-    assert error == "The premise is not valid Unicode (it holds an unpaired surrogate); send UTF-8 text."
+    assert error == "The premise box is not valid Unicode (it holds an unpaired surrogate); send UTF-8 text."
 
 
 @pytest.mark.slow
@@ -364,14 +364,36 @@ def test_predict_file_without_a_file_only_warns(app) -> None:
     assert client.predict(None, api_name="/predict_file") == ({"__type__": "update"},) * 3  # nothing changes
 
 
-def test_upload_with_too_many_rows_is_refused(app, tmp_path: Path) -> None:
+def uploads_named(name: str) -> list[Path]:
+    """Files of that name in Gradio's upload folder, where the app's uploads are kept."""
+    from gradio.utils import get_upload_folder
+
+    return list(Path(get_upload_folder()).rglob(name))
+
+
+def test_upload_with_too_many_rows_is_refused_unread_and_deleted(app, tmp_path: Path) -> None:
     client = app.client
     rows = [[str(i), "A.", "B.", "en", "English"] for i in range(11)]
+    path = write_rows(tmp_path / f"rows-{tmp_path.name}.csv", rows, TEST_HEADER)
+    with open(path, "a", encoding="utf-8") as f:  # a broken line after them: read, it would be refused as such
+        f.write('11,"A quote that is never closed,B.,en,English\n')
     with pytest.raises(AppError) as err:
-        client.predict(handle_file(write_rows(tmp_path / "rows.csv", rows, TEST_HEADER)), api_name="/predict_file")
+        client.predict(handle_file(path), api_name="/predict_file")
     assert str(err.value) == (
-        "rows.csv has 11 rows, over the limit of 10; split it, or predict it with `python -m contradiction.predict`."
+        f"{path.name} has more than 10 rows, the limit; split it, or predict it with `python -m contradiction.predict`."
     )
+    assert not uploads_named(path.name)  # deleted from the server at once
+
+
+def test_a_refused_upload_is_deleted_and_a_good_one_kept(app, tmp_path: Path) -> None:
+    bad = tmp_path / f"bad-{tmp_path.name}.csv"
+    bad.write_text("id,premise\n1,A.\n", encoding="utf-8")
+    with pytest.raises(AppError, match="column"):
+        app.client.predict(handle_file(bad), api_name="/predict_file")
+    assert not uploads_named(bad.name)
+    good = write_rows(tmp_path / f"good-{tmp_path.name}.csv", [["1", "A.", "B.", "en", "English"]], TEST_HEADER)
+    app.client.predict(handle_file(good), api_name="/predict_file")
+    assert uploads_named(good.name)  # kept for its hour, as Gradio keeps uploads
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from concurrent.futures import CancelledError
 import numpy as np
 import pytest
 
-from contradiction.serving.scheduler import Priority, Scheduler
+from contradiction.serving.scheduler import CALLER, Caller, Priority, QueueFull, Scheduler
 
 
 class FakePredictor:
@@ -273,8 +273,8 @@ def test_a_file_s_chunk_waits_at_most_one_group() -> None:
 
     kinds = ["file" if p[0].startswith("f") else p[0] for p in predictor.passes]
     # each classification went before the file's next chunk, but never two in a row while a chunk waited; the
-    # single pair, queued after them, comes in its turn among the interactive work
-    assert kinds == ["file", "group", "file", "group", "file", "group", "p5"]
+    # single pair, queued after them, went before them all: a person waits for no classification
+    assert kinds == ["file", "p5", "group", "file", "group", "file", "group"]
     assert len(results) == 3
     scheduler.close()
 
@@ -304,4 +304,44 @@ def test_a_document_s_few_windows_are_one_interactive_pass_and_many_go_in_chunks
     many = scheduler.probabilities(*job_rows("w", INTERACTIVE_PAIRS + 1))
     assert len(predictor.passes) == -(-(INTERACTIVE_PAIRS + 1) // 4)  # a bulk call, in chunks of 4
     assert many[:, 0].tolist() == [float(i) for i in range(INTERACTIVE_PAIRS + 1)]
+    scheduler.close()
+
+
+def test_past_max_waiting_a_request_is_refused_at_once() -> None:
+    predictor = FakePredictor()
+    scheduler = Scheduler(predictor, max_waiting=2)
+    predictor.hold()
+    running = scheduler.submit_pair("p0", "h")
+    assert predictor.started.wait(5)  # in the model: no longer waiting
+    waiting = [scheduler.submit_pair("p1", "h"), scheduler.submit(*job_rows("f", 4), Priority.FILE)]
+    with pytest.raises(QueueFull, match=r"^The app is busy: 2 requests are waiting for the model; try again"):
+        scheduler.submit_pair("p2", "h")
+    with pytest.raises(QueueFull):
+        scheduler.submit(*job_rows("g", 4), Priority.BATCH)
+    predictor.release()
+    assert running.result(5)[0] == 0 and waiting[0].result(5)[0] == 1 and len(waiting[1].result(5)) == 4
+    assert scheduler.submit_pair("p3", "h").result(5)[0] == 3  # room again
+    scheduler.close()
+
+
+def test_the_jobs_of_a_caller_who_left_stop_and_those_it_queues_later_never_join() -> None:
+    predictor = FakePredictor()
+    scheduler = Scheduler(predictor, chunk_size=5)
+    caller = Caller()
+    predictor.hold()
+    token = CALLER.set(caller)  # as the JSON API sets it for the thread that answers a request
+    try:
+        job = scheduler.submit(*job_rows("f", 50), Priority.BATCH)
+        assert predictor.started.wait(5)
+        caller.leave()  # the client closed its connection
+        later = scheduler.submit(*job_rows("g", 50), Priority.BATCH)
+    finally:
+        CALLER.reset(token)
+    other = scheduler.submit(*job_rows("h", 5), Priority.BATCH)  # another request's job
+    predictor.release()
+    other.result(5)
+    for gone in (job, later):
+        with pytest.raises(CancelledError):
+            gone.result(5)
+    assert [rows[0][0] for rows in predictor.passes] == ["f", "h"]
     scheduler.close()

@@ -29,19 +29,20 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def load_csv(path: str | Path, labelled: bool) -> Dataset:
+def load_csv(path: str | Path, labelled: bool, max_rows: int | None = None) -> Dataset:
     """Load one competition file, checked row by row by the pair-file reader (`data.pairs`), as an in-memory
     `Dataset` of stripped texts.
 
     Args:
         path: a CSV in the competition schema (or a JSON Lines or Parquet file with its columns).
         labelled: True for training data (a `label` column of 0, 1 or 2 is required).
+        max_rows: refuse a file of more rows as soon as reading it gets there (`TooManyRows`), the rest unread.
 
     Raises:
         DataError: one sentence naming the file, the row and the problem.
     """
-    source = open_competition(path, labelled)
-    check_rows(source)
+    source = open_competition(path, labelled, max_rows)
+    check_rows(source, max_rows)
     columns: dict[str, list] = {name: [] for name in source.our_columns}
     for chunk in source.chunks(CHECK_ROWS):
         for name, values in columns.items():

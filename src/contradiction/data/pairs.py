@@ -45,6 +45,14 @@ class DataError(UserError):
     """A file of pairs the project cannot use; the message names the file, the place and the fix."""
 
 
+class TooManyRows(DataError):
+    """A file with more rows than its reader's `max_rows`, found while reading it: the rest is never read."""
+
+    def __init__(self, path: Path, max_rows: int) -> None:
+        super().__init__(f"{path}: has more than {max_rows:,} rows; split it into files of at most {max_rows:,} rows.")
+        self.max_rows = max_rows
+
+
 @dataclass(frozen=True)
 class Columns:
     """Which input columns hold the id and the two texts."""
@@ -296,13 +304,16 @@ def open_input(path: str | Path, columns: Columns | None = None) -> InputFile:
     return _open(path, columns, competition, labelled=False)
 
 
-def open_competition(path: str | Path, labelled: bool) -> InputFile:
+def open_competition(path: str | Path, labelled: bool, max_rows: int | None = None) -> InputFile:
     """`open_input` for a file in the competition's schema, in any of the formats: the columns of TEST_COLUMNS
-    (TRAIN_COLUMNS when `labelled`) required, and checked row by row by `check_rows`."""
-    return _open(Path(path), None, competition=True, labelled=labelled)
+    (TRAIN_COLUMNS when `labelled`) required, and checked row by row by `check_rows`. `max_rows`: a CSV of more
+    rows is refused (`TooManyRows`) as soon as its reading gets there."""
+    return _open(Path(path), None, competition=True, labelled=labelled, max_rows=max_rows)
 
 
-def _open(path: Path, columns: Columns | None, competition: bool, labelled: bool) -> InputFile:
+def _open(
+    path: Path, columns: Columns | None, competition: bool, labelled: bool, max_rows: int | None = None
+) -> InputFile:
     if path.is_dir():
         inside = "the competition CSV file inside it (e.g. train.csv)" if competition else "a file inside it"
         raise DataError(f"{path}: is a folder; pass the path of {inside}.")
@@ -317,7 +328,7 @@ def _open(path: Path, columns: Columns | None, competition: bool, labelled: bool
     required = (TRAIN_COLUMNS if labelled else TEST_COLUMNS) if competition else None
     last_record_line = 0
     if kind == "csv":
-        header, last_record_line = scan_csv(path, required, columns)
+        header, last_record_line = scan_csv(path, required, columns, max_rows)
     else:
         header = _json_header(path) if kind == "json" else _parquet_header(path)
         _check_header(path, header, required, columns)
@@ -378,11 +389,14 @@ def _seen_lines(path: Path, seen: dict[str, bool]) -> Iterator[str]:
         yield line
 
 
-def scan_csv(path: Path, required: tuple[str, ...] | None, columns: Columns) -> tuple[list[str], int]:
+def scan_csv(
+    path: Path, required: tuple[str, ...] | None, columns: Columns, max_rows: int | None = None
+) -> tuple[list[str], int]:
     """Read a CSV once, line by line, for what its text must be: encoding, header, fields per record.
 
     Args:
         required: the columns of a competition file; None checks the columns named in `columns` instead.
+        max_rows: stop at the record after this many and raise `TooManyRows` (once the header is checked).
 
     Returns:
         The header and the line where the last record starts.
@@ -392,6 +406,7 @@ def scan_csv(path: Path, required: tuple[str, ...] | None, columns: Columns) -> 
     header: list[str] = []
     start = last_start = 1
     too_many: str | None = None
+    records = 0
     try:
         header = [name.strip() for name in next(reader, [])]
         start = last_start = reader.line_num + 1
@@ -401,6 +416,10 @@ def scan_csv(path: Path, required: tuple[str, ...] | None, columns: Columns) -> 
                     f"{path}: line {start} has {len(record)} fields but the header has {len(header)}; "
                     'put texts that contain commas in double quotes ("...").'
                 )
+            records += bool(record)  # a blank line is no row (nor is it one to pandas)
+            if max_rows is not None and records > max_rows:
+                _check_header(path, header, required, columns)
+                raise TooManyRows(path, max_rows)
             last_start, start = start, reader.line_num + 1
     except csv.Error as err:
         if "field larger than field limit" in str(err):
@@ -480,9 +499,9 @@ def _row_checks(source: InputFile) -> dict[str, Callable[[str], bool]]:
     return checks
 
 
-def check_rows(source: InputFile) -> int:
+def check_rows(source: InputFile, max_rows: int | None = None) -> int:
     """Check every row (a non-empty id, texts that show something, for a competition file its language columns and
-    labels, unique ids); count them.
+    labels, unique ids); count them. `max_rows`: stop at the chunk that goes past it (`TooManyRows`).
 
     The first problem is reported in that order: empty ids, then empty texts (then empty `lang_abv` and `language`,
     then labels), then repeated ids.
@@ -504,6 +523,8 @@ def check_rows(source: InputFile) -> int:
                     first_bad[column] = (numbers[bad], ids[bad], chunk[column][bad])
         hashes.append(np.fromiter((hash(value) for value in ids), dtype=np.int64, count=len(ids)))
         rows += len(ids)
+        if max_rows is not None and rows > max_rows:
+            raise TooManyRows(source.path, max_rows)
     if rows == 0:
         raise _no_rows(source.path, source.format)
     for column in checks:

@@ -15,8 +15,10 @@ What they share and how they are served:
   the access token (`access`); `cli`: `python app.py`'s flags;
 - `access`: one rule for every route with a token set (the bearer header, or the cookie of the page's access form);
 - `limits`: what one request may hold; `bounds`: the middleware that holds every request to them (body size, one
-  file per upload, requests per client and route); `scheduler`: one queue in front of the model, single pairs first;
-- `lifecycle`: what the page starts (the scheduler's worker, its result folder) and `demo.close()` stops.
+  file per upload, requests per client and route, JSON that can be read); `scheduler`: one bounded queue in front of
+  the model, single pairs first;
+- `lifecycle`: what the page starts (the scheduler's worker, its result folder) and `demo.close()` stops, and the
+  check of every event's text boxes against their limits.
 
 Names, the same in every feature: its handlers are a class named for it (`Pairs`, `Classification`, `Documents`,
 `Files`) built on a `Context`. A method named as an endpoint (`predict`, `classify`, `check_document`, ...) is

@@ -10,8 +10,13 @@ monitoring, under the route's own endpoint name). FastAPI validates each body ag
 `/api/v1/openapi.json` from the models, with the app's limits filled in (`LIMIT_KEY`). Every refusal is a 4xx and
 `{"error": "<one sentence>"}`: FastAPI's own errors are turned into the sentence of `refusal` (400 a body that is not
 JSON or a field missing, unknown or of the wrong type), the handlers' into theirs (413 over a limit, 422 a text the
-model cannot use); 503 a failure inside the model, 500 one of the app. Each body is read as JSON whatever its
-Content-Type says (curl's `-d` sends form encoding), up to `Limits.max_body_bytes`.
+model cannot use); 503 a failure inside the model, or a queue too full to take the request (with Retry-After), 500
+one of the app. Each body is read as JSON whatever its Content-Type says (curl's `-d` sends form encoding), up to
+`Limits.max_body_bytes`.
+
+The handlers run in the API's own worker threads (`API_THREADS`, not anyio's shared 40), so that a saturated JSON API
+leaves Gradio's events and /metrics theirs. A request whose client goes away is cancelled: its bulk jobs leave the
+scheduler's queue before their next chunk (`scheduler.Caller`).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import inspect
 import json
 import logging
 from collections.abc import Callable
+from concurrent.futures import CancelledError
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +46,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from contradiction.serving.common import MODEL_FAILED, Refused
 from contradiction.serving.limits import Limits
 from contradiction.serving.monitoring.monitor import Monitor
+from contradiction.serving.scheduler import CALLER, Caller
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +55,11 @@ PREFIX = "/api/v1"
 APP_FAILED = "The app failed on this request; try again, and tell the operator if it keeps failing."
 
 API_THREADS = 16
-"""Worker threads for the handlers (each waits for the scheduler): the API's own, not anyio's shared 40, so that a
-full JSON API leaves threads for Gradio's events and /metrics."""
+"""Worker threads for the handlers (each waits for the scheduler), per kind of body (one pair, a list of pairs, a
+classification, a document): the API's own, not anyio's shared 40, so that a full JSON API leaves threads for
+Gradio's events and /metrics, and many lists or documents never keep a single pair waiting for a thread."""
+
+DISCONNECT_POLL_S = 0.25  # how often a request being answered looks whether its client is still there
 
 LIMIT_KEY = "x-limit"
 """In a model's JSON schema, {"x-limit": {"maxLength": "max_chars"}}: the description says maxLength with the app's
@@ -139,7 +149,7 @@ def build_api(routes: list[JsonRoute], limits: Limits, monitor: Monitor, token: 
         ],
     )
     by_path: dict[str, JsonRoute] = {}
-    threads: list[anyio.CapacityLimiter] = []  # made in the event loop that serves the app
+    threads: dict[type, anyio.CapacityLimiter] = {}  # per kind of body; made in the event loop that serves the app
 
     for route in routes:
         by_path[PREFIX + route.path] = route
@@ -184,14 +194,15 @@ def build_api(routes: list[JsonRoute], limits: Limits, monitor: Monitor, token: 
         if error.status_code == 413:  # a body that streamed past the limit
             message = too_big(limits.max_body_bytes)
         else:  # 400: a body FastAPI could not read
-            message = _unparsable(error.__cause__)
+            message = unparsable(error.__cause__)
         if (route := route_of(request)) is not None:
             monitor.error(route.shape("").endpoint, "input")
         return refused(error.status_code, message)
 
     @api.exception_handler(Refused)  # the handlers' refusals, already counted
     async def refused_by_handler(request: Request, error: Refused) -> JSONResponse:
-        return refused(error.status, error.message)
+        wait = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
+        return refused(error.status, error.message, wait)
 
     @api.exception_handler(gr.Error)  # a failure inside the model, already counted by the handler
     async def model_failed(request: Request, error: gr.Error) -> JSONResponse:
@@ -225,19 +236,46 @@ def build_api(routes: list[JsonRoute], limits: Limits, monitor: Monitor, token: 
     return api
 
 
-def _endpoint(route: JsonRoute, threads: list[anyio.CapacityLimiter]) -> Callable:
-    """The FastAPI endpoint of `route`: its validated body answered in one of the API's worker threads."""
+def _endpoint(route: JsonRoute, threads: dict[type, anyio.CapacityLimiter]) -> Callable:
+    """The FastAPI endpoint of `route`: its validated body answered in one of the API's worker threads for its kind
+    of body, as a `Caller` that leaves when the client disconnects."""
 
-    async def endpoint(body: Any) -> Any:
-        if not threads:
-            threads.append(anyio.CapacityLimiter(API_THREADS))
-        return await anyio.to_thread.run_sync(route.answer, body, limiter=threads[0])
+    async def endpoint(request: Request, body: Any) -> Any:
+        limiter = threads.get(type(body)) or threads.setdefault(type(body), anyio.CapacityLimiter(API_THREADS))
+        caller = Caller()
+        serving = CALLER.set(caller)  # the worker thread gets a copy of this task's context
+        failure: Exception | None = None
+        try:
+            async with anyio.create_task_group() as watching:
+                watching.start_soon(_leave_when_gone, request, caller)
+                try:
+                    answer = await anyio.to_thread.run_sync(route.answer, body, limiter=limiter)
+                except Exception as error:  # raised below as it is: out of the task group, which would wrap it
+                    failure = error
+                watching.cancel_scope.cancel()
+        finally:
+            CALLER.reset(serving)
+        if isinstance(failure, CancelledError) and caller.left:  # its jobs were cancelled: nobody reads this
+            return JSONResponse({"error": "The client closed the connection; the request was cancelled."}, 499)
+        if failure is not None:
+            raise failure
+        return answer
 
-    # FastAPI reads the body's model from the signature
+    # FastAPI reads the body's model from the signature, and passes the request to a parameter typed `Request`
     endpoint.__signature__ = inspect.Signature(
-        [inspect.Parameter("body", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=route.body)]
+        [
+            inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request),
+            inspect.Parameter("body", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=route.body),
+        ]
     )
     return endpoint
+
+
+async def _leave_when_gone(request: Request, caller: Caller) -> None:
+    """Until cancelled: look every `DISCONNECT_POLL_S` whether the client is still there; when not, `caller` leaves."""
+    while not await request.is_disconnected():
+        await anyio.sleep(DISCONNECT_POLL_S)
+    caller.leave()
 
 
 def refusal(errors: list[dict], body: object, route: JsonRoute | None) -> tuple[int, str, BodyShape | None]:
@@ -284,8 +322,11 @@ def refusal(errors: list[dict], body: object, route: JsonRoute | None) -> tuple[
     return 400, f"The body does not fit the route; send {example}.", shape
 
 
-def _unparsable(cause: BaseException | None) -> str:
-    """The sentence for a body FastAPI could not read (it says only "There was an error parsing the body")."""
+def unparsable(cause: BaseException | None) -> str:
+    """The sentence for a body that `json.loads` could not read (FastAPI and Gradio say only "There was an error
+    parsing the body"), from what it raised."""
+    if isinstance(cause, json.JSONDecodeError):
+        return f"The body is not valid JSON ({cause.msg} at line {cause.lineno}, column {cause.colno})."
     if isinstance(cause, UnicodeDecodeError):
         return f"The body is not valid UTF-8 (byte {cause.start}); send JSON encoded as UTF-8."
     if isinstance(cause, RecursionError):

@@ -1,5 +1,5 @@
-"""What bounds every request before a handler sees it: the body's size, one file per upload, and how many requests
-a client and a route may have at once.
+"""What bounds every request before a handler sees it: the body's size, one file per upload, how many requests
+a client and a route may have at once, and a JSON body that can be read.
 
 - **Body size**, on every POST of the server, Gradio's routes included: a body that declares more than its limit is
   refused with 413 before it is read; one that streams past it is stopped there (Starlette's
@@ -10,10 +10,14 @@ a client and a route may have at once.
   library), and have `Limits.max_client_in_flight` of them unanswered at once; a door holds
   `Limits.max_in_flight` at once. Past any of them: 429 with `Retry-After`. Pages, assets, `/metrics` and the
   queue's event streams are not counted: they reach no model.
+- **Readable JSON**: a JSON body for Gradio's API or MCP that `json.loads` cannot read (nested too deeply, an
+  integer of thousands of digits, not UTF-8) is a 400 with one sentence, never a 500; the JSON API reads its own
+  bodies with the same sentences (api.py).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections import OrderedDict
@@ -28,7 +32,7 @@ from starlette.middleware.body_limit import RequestBodyLimitResponder
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from contradiction.serving.api import too_big
+from contradiction.serving.api import too_big, unparsable
 from contradiction.serving.limits import Limits
 
 UPLOAD_PATH = "/gradio_api/upload"
@@ -50,6 +54,10 @@ def door(scope: Scope) -> str | None:
     if path.startswith("/gradio_api/mcp"):
         return "mcp"
     return None
+
+
+def _requests(n: int) -> str:
+    return f"{n} request{'' if n == 1 else 's'}"
 
 
 def _refusal(status: int, message: str, retry_after: int | None = None) -> JSONResponse:
@@ -144,8 +152,8 @@ class RequestLimits:
             own.acquire_on_behalf_of_nowait(token)
         except anyio.WouldBlock:
             message = (
-                f"This client already has {self.limits.max_client_in_flight} requests in flight on this route; "
-                "wait for one to be answered."
+                f"This client already waits for {_requests(self.limits.max_client_in_flight)} on this route, its "
+                "limit; wait for one to be answered."
             )
             await _refusal(429, message, 1)(scope, receive, send)
             return
@@ -153,7 +161,10 @@ class RequestLimits:
             try:
                 route.acquire_on_behalf_of_nowait(token)
             except anyio.WouldBlock:
-                message = f"The app has {self.limits.max_in_flight} requests in flight on this route; try again soon."
+                message = (
+                    f"This route is answering {_requests(self.limits.max_in_flight)} already, its limit; try again "
+                    "in a second."
+                )
                 await _refusal(429, message, 1)(scope, receive, send)
                 return
             try:
@@ -173,3 +184,48 @@ class RequestLimits:
                 break
             del self._clients[oldest]
         return limiter
+
+
+class ReadableJson:
+    """ASGI middleware: a JSON body sent to Gradio's API or to MCP is read once here (its size is already bounded by
+    `BodyLimits`); one `json.loads` cannot read is refused with 400 and one sentence, the others are passed on as
+    they came."""
+
+    def __init__(self, app: ASGIApp, limits: Limits) -> None:
+        self.app = app
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if door(scope) not in ("queue", "mcp") or "json" not in Headers(scope=scope).get("content-type", ""):
+            await self.app(scope, receive, send)
+            return
+        body, more = b"", True
+        while more:
+            try:
+                message = await receive()
+            except HTTPException as error:  # a body without Content-Length that streamed past the limit (BodyLimits)
+                if error.status_code != 413:
+                    raise
+                await _refusal(413, too_big(self.limits.max_body_bytes))(scope, receive, send)
+                return
+            if message["type"] != "http.request":  # the client left while sending
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        if body.strip():
+            try:
+                json.loads(body)
+            except (RecursionError, ValueError) as err:  # ValueError: invalid JSON, UTF-8 or a too-long integer
+                await _refusal(400, unparsable(err))(scope, receive, send)
+                return
+        await self.app(scope, _replay(body, receive), send)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """`receive` that gives `body` whole first, then what the client sends next (its disconnect)."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replayed() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replayed

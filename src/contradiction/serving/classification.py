@@ -159,9 +159,14 @@ def build_classify_tab(classification: Classification, limits: Limits, max_batch
                     max_length=limits.max_chars,
                 )
                 candidate_labels = gr.Textbox(
-                    label="Labels (comma-separated, or one per line)", placeholder="sports, politics, health", lines=2
+                    label="Labels (comma-separated, or one per line)",
+                    placeholder="sports, politics, health",
+                    lines=2,
+                    max_length=limits.max_chars,
                 )
-                template = gr.Textbox(label="Template ({} is where a label goes)", value=DEFAULT_TEMPLATE)
+                template = gr.Textbox(
+                    label="Template ({} is where a label goes)", value=DEFAULT_TEMPLATE, max_length=limits.max_chars
+                )
                 multi_label = gr.Checkbox(label="Several labels can fit (each scored on its own)", value=False)
                 classify = gr.Button("Classify", variant="primary")
             with gr.Column():

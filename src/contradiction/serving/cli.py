@@ -68,12 +68,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="pairs per forward pass of CSV files and /predict_batch calls: the longest a single pair waits "
         f"behind them (default {CHUNK_SIZE}, docs/benchmarks.md)",
     )
-    access = parser.add_argument_group("the JSON API (/api/v1/) and MCP (/gradio_api/mcp/)")
+    access = parser.add_argument_group("access: the page, Gradio's API, the JSON API (/api/v1/) and MCP")
     access.add_argument(
         "--api_token",
         default=os.environ.get(TOKEN_ENV) or None,
-        help=f"require Authorization: Bearer <token> on /api/v1/ and MCP (default: ${TOKEN_ENV}, else none; prefer "
-        "the variable: a flag shows in the process list). The page and Gradio's own API stay open",
+        help=f"require the token on every route: Authorization: Bearer <token> from scripts, the access form's "
+        f"cookie on the page (default: ${TOKEN_ENV}, else none: the app is open; prefer the variable: a flag shows "
+        "in the process list)",
     )
     access.add_argument(
         "--no_mcp",
@@ -174,7 +175,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"recording predictions ({texts} their texts) in {log.path}", flush=True)
     print(f"serving at {predictor.max_length} tokens per pair (--max_length)", flush=True)
     if api_token:  # that there is one, never the token
-        print(f"/api/v1/ and MCP require the access token (--api_token or ${TOKEN_ENV})", flush=True)
+        print(
+            f"every route requires the access token (--api_token or ${TOKEN_ENV}); the page asks for it once",
+            flush=True,
+        )
     demo = build_demo(predictor, limits, monitor, chunk_size=args.chunk_size, record=folder.record)
     try:
         launch(  # until Ctrl-C

@@ -16,7 +16,7 @@ from contradiction.labels import LABELS
 from contradiction.languages import LanguageDetector
 from contradiction.serving.limits import Limits, text_problem
 from contradiction.serving.monitoring.monitor import Monitor
-from contradiction.serving.scheduler import Scheduler
+from contradiction.serving.scheduler import QueueFull, Scheduler
 from contradiction.texts import is_blank
 
 logger = logging.getLogger(__name__)
@@ -24,14 +24,18 @@ logger = logging.getLogger(__name__)
 MODEL_FAILED = "The model failed on this request; try again, and tell the operator if it keeps failing."
 
 
+BUSY_RETRY_S = 5  # what a refusal for a full queue tells the client to wait (Retry-After)
+
+
 class Refused(gr.Error):
     """A request refused before it reached the model: one sentence for the user (Gradio shows it as any
     `gr.Error`), and the HTTP status the JSON API answers it with (400 malformed, 413 over a limit, 422 a text or
-    a label the model cannot use)."""
+    a label the model cannot use, 503 the app too busy to queue it, with `retry_after` seconds)."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
+    def __init__(self, message: str, status: int = 400, retry_after: int | None = None) -> None:
         super().__init__(message, print_exception=False)
         self.status = status
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -50,21 +54,33 @@ class Context:
         self.monitor.error(endpoint, "input")
         return Refused(message, status)
 
-    def check_texts(self, endpoint: str, texts: Iterable[tuple[str, object]], max_chars: int | None = None) -> None:
+    def check_texts(
+        self,
+        endpoint: str,
+        texts: Iterable[tuple[str, object]],
+        max_chars: int | None = None,
+        blank_ok: bool = False,
+    ) -> None:
         """Refuse the first of the (name, text) pairs that cannot be sent to the model, in one sentence that
-        names it ("The premise is empty; send a sentence.")."""
+        names it ("The premise is empty; send a sentence."). `blank_ok`: an empty text is the caller's to handle
+        (a page's event warns of an empty box, or answers nothing)."""
         for name, text in texts:
-            if problem := text_problem(text, max_chars or self.limits.max_chars):
+            problem = text_problem(text, max_chars or self.limits.max_chars)
+            if problem and not (blank_ok and (text is None or isinstance(text, str)) and is_blank(text)):
                 raise self.refuse(endpoint, f"The {name} {problem.what}; {problem.fix}.", problem.status)
 
     @contextmanager
     def model_call(self, endpoint: str, what: str) -> Iterator[None]:
         """Around a call of the model for `endpoint`: a failure inside it is logged (`what` says what was asked),
-        counted as a model error and answered with `MODEL_FAILED`; a cancelled job stays cancelled."""
+        counted as a model error and answered with `MODEL_FAILED`; a full queue is a 503 that says so, counted as
+        kind "busy"; a cancelled job stays cancelled."""
         try:
             yield
         except (CancelledError, Refused):
             raise
+        except QueueFull as full:  # the app is full, not the request wrong: counted apart, and worth a retry
+            self.monitor.error(endpoint, "busy")
+            raise Refused(str(full), 503, BUSY_RETRY_S) from None
         except Exception:
             logger.exception("%s failed", what)
             self.monitor.error(endpoint, "model")

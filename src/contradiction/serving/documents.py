@@ -8,7 +8,9 @@ pass, more in chunks between single pairs.
 
 from __future__ import annotations
 
+import copy
 import logging
+import threading
 import time
 from typing import Annotated, Any
 
@@ -67,6 +69,19 @@ def highlighted(document: str, result: DocumentResult) -> list[tuple[str, str | 
     return pieces
 
 
+PLANNED_AT_ONCE = 2
+"""Document checks of this process planned at once: planning a 50,000-character document is about a second of Python
+holding the GIL (tokens, sentences, windows), so more at once would slow every other request of the process."""
+PLANNING = threading.BoundedSemaphore(PLANNED_AT_ONCE)
+
+
+def as_planned(checker: DocumentChecker, plan: Any) -> DocumentChecker:
+    """A copy of `checker` that reads the document as `plan` says, rather than planning it a second time."""
+    pinned = copy.copy(checker)
+    pinned.plan = lambda *args, **kwargs: plan
+    return pinned
+
+
 class Documents:
     """The handlers of document checks, on the app's `Context`: one `DocumentChecker` whose pairs go through the
     scheduler."""
@@ -77,19 +92,38 @@ class Documents:
         self.checker = DocumentChecker(context.scheduler.predictor, lambda p, h: context.scheduler.probabilities(p, h))
 
     def run(self, endpoint: str, document: str, claims: str) -> DocumentResult:
-        """Check, run the document's windows through the scheduler (one interactive pass when few, else in chunks
-        between single pairs), count under `endpoint`. Raises `Refused` or `gr.Error`."""
+        """Check, plan the windows (`PLANNING` at once) and refuse a check of more pairs than
+        `Limits.max_document_pairs` before the model runs, run the windows through the scheduler (one interactive
+        pass when few, else in chunks between single pairs; a request whose caller left stops at the next chunk),
+        count under `endpoint`. Raises `Refused` or `gr.Error`."""
         start = time.perf_counter()
         context = self.context
         context.check_texts(endpoint, [("document", document)], context.limits.max_document_chars)
         context.check_texts(endpoint, [("claims text", claims)])
+        language = context.detector.detect(document)
         with context.model_call(endpoint, f"checking a document of {len(document)} characters"):
             try:
-                result = self.checker.check(document, claims, context.detector.detect(document))
+                with PLANNING:
+                    plan = self.checker.plan(document, claims, language)
+                self._check_pairs(endpoint, plan)
+                result = as_planned(self.checker, plan).check(document, claims, language)
             except UserError as err:
                 raise context.refuse(endpoint, str(err), 422) from None
         context.monitor.request(endpoint, time.perf_counter() - start)
         return result
+
+    def _check_pairs(self, endpoint: str, plan: Any) -> None:
+        """Refuse a document check whose pairs (windows x claim sentences, the model's passes) are over the limit:
+        at this CPU's pace the biggest document and claims the other limits allow are minutes of the model."""
+        windows, claims, limit = len(plan.window_spans), len(plan.claims), self.context.limits.max_document_pairs
+        if windows * claims > limit:
+            raise self.context.refuse(
+                endpoint,
+                f"The document and its claims make {windows * claims:,} pairs for the model ({windows:,} windows x "
+                f"{claims:,} claim sentences), over the limit of {limit:,}; send fewer claims or a shorter document, "
+                "or check it with `python -m contradiction.predict --documents`, which has no such limit.",
+                413,
+            )
 
     def check_document(self, document: str, claims: str) -> dict:
         """Check claims against a whole document (an article, a report, a generated answer's source): is each

@@ -20,9 +20,10 @@ import numpy as np
 import pandas as pd
 
 from contradiction.data.competition import DataError, load_csv
+from contradiction.data.pairs import TooManyRows
 from contradiction.inference.tables import PROB_COLUMNS, TABLE_COLUMNS, chunk_table, submission, write_csvs
 from contradiction.labels import LABELS
-from contradiction.serving.common import Context
+from contradiction.serving.common import Context, Refused
 from contradiction.serving.limits import Limits
 from contradiction.serving.pairs import record_many
 from contradiction.serving.scheduler import Priority
@@ -34,6 +35,20 @@ PREVIEW_ROWS = 20
 OUTPUT_MAX_AGE_S = 3600  # uploads and result files older than this are deleted (and all of them at shutdown)
 
 PROGRESS_EVERY_S = 0.5  # how often a CSV job's progress bar moves
+
+
+def forget_upload(path: str) -> None:
+    """Delete an upload from Gradio's upload folder (and its folder there, when empty); a file elsewhere, such as a
+    path a script named on this machine, is left alone."""
+    from gradio.utils import get_upload_folder
+
+    uploads, file = Path(get_upload_folder()).resolve(), Path(path).resolve()
+    if uploads not in file.parents:
+        return
+    file.unlink(missing_ok=True)
+    if file.parent != uploads and not any(file.parent.iterdir()):
+        file.parent.rmdir()
+    logger.info("deleted the refused upload %s", file.name)
 
 
 def _prune(root: Path, max_age_s: float) -> None:
@@ -95,6 +110,15 @@ class Files:
         return await asyncio.to_thread(self._finish_file, ds, probs, start)
 
     def _load_file(self, path: str):
+        """The upload, checked and read (its rows counted as they are read: reading stops past `max_rows`); a
+        refused upload is deleted from the server at once."""
+        try:
+            return self._read_file(path)
+        except Refused:
+            forget_upload(path)
+            raise
+
+    def _read_file(self, path: str):
         limits = self.context.limits
         name = Path(path).name  # the upload's temporary path means nothing to the user; name the file they chose
         size = Path(path).stat().st_size
@@ -106,17 +130,16 @@ class Files:
                 413,
             )
         try:
-            ds = load_csv(path, labelled=False)
-        except DataError as err:
-            raise self.context.refuse("predict_file", str(err).replace(str(path), name), 422) from None
-        if len(ds) > limits.max_rows:
+            return load_csv(path, labelled=False, max_rows=limits.max_rows)
+        except TooManyRows:
             raise self.context.refuse(
                 "predict_file",
-                f"{name} has {len(ds):,} rows, over the limit of {limits.max_rows:,}; split it, or predict it "
-                "with `python -m contradiction.predict`.",
+                f"{name} has more than {limits.max_rows:,} rows, the limit; split it, or predict it with "
+                "`python -m contradiction.predict`.",
                 413,
-            )
-        return ds
+            ) from None
+        except DataError as err:
+            raise self.context.refuse("predict_file", str(err).replace(str(path), name), 422) from None
 
     def _finish_file(self, ds, probs: np.ndarray, start: float) -> tuple[pd.DataFrame, str, str]:
         table = chunk_table(ds.select_columns(list(TABLE_COLUMNS[:5])).to_dict(), probs)

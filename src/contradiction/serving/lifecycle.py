@@ -1,8 +1,9 @@
 """What the app runs besides its page, started when the page is built and stopped when it is closed.
 
 `build_demo` returns an `App`: Gradio's `Blocks` whose `close()` also stops the scheduler's worker thread and
-removes the result folder the app made for itself. Gradio's setting the app changes is set only while Gradio
-reads it (`env_default`), so nothing of the app outlives `close()` in the process.
+removes the result folder the app made for itself, and which holds every event to its text boxes' limits
+(`App.validate_inputs`). Gradio's setting the app changes is set only while Gradio reads it (`env_default`), so
+nothing of the app outlives `close()` in the process.
 
     demo = build_demo(predictor)
     try:
@@ -66,6 +67,21 @@ class App(gr.Blocks):
     runtime: Runtime | None = None
     context: Context | None = None
     json_routes: list[JsonRoute] | None = None
+
+    def validate_inputs(self, block_fn: Any, inputs: list[Any]) -> None:
+        """Gradio's check of an event's inputs, then ours: each text box's text within the box's `max_length`, and
+        text at all, whoever sends it (the page, gradio_client, a call of a private event such as `describe`),
+        before the event's function runs; refused in one sentence that names the box, counted under the event's
+        name. An empty box is the function's to handle. Gradio calls this before it preprocesses any input
+        (tests/test_bounds.py fails the day it stops)."""
+        super().validate_inputs(block_fn, inputs)
+        if self.context is None:
+            return
+        for block, value in zip(block_fn.inputs, inputs, strict=False):
+            if isinstance(block, gr.Textbox) and block.max_length:
+                name = (block.label or "text").split(" (")[0].lower()  # "Claims (one or more sentences)": claims
+                event = block_fn.api_name or block_fn.name
+                self.context.check_texts(event, [(f"{name} box", value)], block.max_length, blank_ok=True)
 
     def close(self, verbose: bool = True) -> None:
         try:

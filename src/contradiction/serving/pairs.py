@@ -218,13 +218,14 @@ class Pairs:
         """The Submit button, before anything runs: a friendly warning when a box is empty."""
         require({"premise": premise, "hypothesis": hypothesis})
 
-    def page_notes(self, premise: str, hypothesis: str, prediction: dict | None) -> str:
-        """The lines under the page's answer: languages seen, the model's record, warnings."""
+    def page_notes(self, premise: str, hypothesis: str, prediction: dict[str, float] | str | None) -> str:
+        """The lines under the page's answer: languages seen, the model's record, warnings. `prediction` is the
+        answer's `gr.Label` as Gradio hands an input label to a function: {label: confidence}."""
         if is_blank(premise) or is_blank(hypothesis) or not prediction:
             return ""
         context = self.context
-        confidences = prediction.get("confidences") or []
-        top = max((float(c["confidence"]) for c in confidences), default=1.0)
+        # a label without confidences (a str) says nothing of the model's doubt
+        top = max(map(float, prediction.values())) if isinstance(prediction, dict) else 1.0
         premise_lang, hypothesis_lang = context.detector.detect(premise), context.detector.detect(hypothesis)
         known, notes = language_notes(
             premise_lang, hypothesis_lang, context.record, top, context.monitor.low_confidence

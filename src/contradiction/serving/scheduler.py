@@ -1,10 +1,10 @@
 """One queue in front of the model: a person's single pair never waits behind someone's CSV file.
 
-Every request the app runs goes through one worker thread that picks, before each forward pass:
-single pairs first (all those waiting, in one pass), then `/predict_batch` calls, then CSV files. Calls and
-files run in small chunks, so bulk work yields to interactive requests between chunks, and several jobs of
-the same kind take turns chunk by chunk instead of running one after the other. A job's tokens are counted
-the same way, in the worker, a chunk of `MEASURE_CHUNK` pairs at a time, before its first forward pass.
+Every request the app runs goes through one worker thread that picks, before each forward pass: single pairs first
+(all those waiting, in one pass), then groups (a classification, a short document), then `/predict_batch` calls,
+then CSV files. Calls and files run in small chunks, so bulk work yields to interactive requests between chunks, and
+several jobs of the same kind take turns chunk by chunk instead of running one after the other. A job's tokens are
+counted the same way, in the worker, a chunk of `MEASURE_CHUNK` pairs at a time, before its first forward pass.
 
     scheduler = Scheduler(predictor)
     scheduler.predict_pair("A man sleeps.", "Nobody sleeps.")          # blocks; shares a pass with others
@@ -12,6 +12,10 @@ the same way, in the worker, a chunk of `MEASURE_CHUNK` pairs at a time, before 
     scheduler.probabilities(windows, claims)  # a document: one pass up to INTERACTIVE_PAIRS pairs, else in chunks
     job = scheduler.submit(premises, hypotheses, Priority.FILE, owner=session)
     job.result()                                                        # or scheduler.cancel(job)
+
+The queue is bounded: past `max_waiting` requests waiting at once, a new one is refused at once (`QueueFull`) rather
+than queued. A request whose client went away (`Caller.leave`, the JSON API's) stops using the model: its bulk jobs
+leave the queue before their next chunk, and those it would queue later never join.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -42,6 +47,34 @@ MEASURE_CHUNK = 256
 # pairs of one interactive request (a document's windows) that still go as one pass of their own; more go as a
 # bulk call, in chunks between single pairs
 INTERACTIVE_PAIRS = 32
+# requests waiting for the model at once (single pairs, groups and bulk jobs together); the app's own bounds (Gradio's
+# threads and concurrency limits, the JSON API's threads) keep far fewer waiting: this one holds whatever gets past them
+MAX_WAITING = 256
+
+
+class QueueFull(RuntimeError):
+    """The scheduler already holds `max_waiting` requests: this one is refused at once rather than queued."""
+
+
+class Caller:
+    """Whoever waits for a request's answer. `leave()` when they are gone: the request's bulk jobs leave the queue
+    before their next chunk, and those it would queue later never join (see `CALLER`)."""
+
+    def __init__(self) -> None:
+        self._left = threading.Event()
+
+    def leave(self) -> None:
+        self._left.set()
+
+    @property
+    def left(self) -> bool:
+        return self._left.is_set()
+
+
+CALLER: ContextVar[Caller | None] = ContextVar("caller", default=None)
+"""The caller of the request being served, set by the door that serves it (the JSON API sets one per request): a
+bulk job takes it when it is queued, so that handlers, and the document checker inside them, need not pass it on.
+Worker threads started with `anyio.to_thread.run_sync` see the value of the task that started them."""
 
 
 class Priority(IntEnum):
@@ -68,6 +101,7 @@ class Job:
     future: Future = field(default_factory=Future)
     done: int = 0
     measure: bool = False
+    caller: Caller | None = field(default_factory=CALLER.get)
 
     def __post_init__(self) -> None:
         if len(self.premises) != len(self.hypotheses) or (self.lengths and len(self.lengths) != len(self.premises)):
@@ -98,6 +132,9 @@ class Job:
 
     @property
     def cancelled(self) -> bool:
+        """Cancelled, or its caller left: then cancelled here, so that whoever still waits on it is told."""
+        if self.caller is not None and self.caller.left:
+            self.future.cancel()
         return self.future.cancelled()
 
     def next_rows(self, size: int) -> list[int]:
@@ -150,12 +187,14 @@ class Scheduler:
         pair_batch_size: int = PAIR_BATCH_SIZE,
         chunk_size: int = CHUNK_SIZE,
         measure_chunk: int = MEASURE_CHUNK,
+        max_waiting: int = MAX_WAITING,
     ) -> None:
         self.predictor = predictor
         self.pair_batch_size = pair_batch_size
         self.chunk_size = chunk_size
         self.measure_chunk = measure_chunk
-        self._pairs: deque[_Pair | _Group] = deque()  # interactive work, in arrival order
+        self.max_waiting = max_waiting
+        self._pairs: deque[_Pair | _Group] = deque()  # interactive work, in arrival order (pairs taken first)
         self._bulk_owed = False  # a group ran while bulk work waited: the next bulk chunk goes before another group
         self._jobs: dict[Priority, deque[Job]] = {Priority.BATCH: deque(), Priority.FILE: deque()}
         self._wake = threading.Condition()
@@ -197,6 +236,7 @@ class Scheduler:
     def _queue(self, item: _Pair | _Group) -> Future:
         with self._wake:
             self._check_open()
+            self._check_room()
             self._pairs.append(item)
             self._wake.notify()
         return item.future
@@ -222,8 +262,11 @@ class Scheduler:
         if job.total == 0:
             job.future.set_result(job._probs)
             return job
+        if job.cancelled:  # its caller left before it was queued
+            return job
         with self._wake:
             self._check_open()
+            self._check_room()
             self._jobs[priority].append(job)
             self._wake.notify()
         return job
@@ -260,23 +303,31 @@ class Scheduler:
         if self._closed:
             raise RuntimeError("the scheduler is closed")
 
+    def _check_room(self) -> None:
+        """Under the lock: refuse a request when `max_waiting` wait already."""
+        waiting = len(self._pairs) + sum(len(queue) for queue in self._jobs.values())
+        if waiting >= self.max_waiting:
+            raise QueueFull(
+                f"The app is busy: {waiting} requests are waiting for the model; try again in a few seconds."
+            )
+
     # --- the worker
     def _next(self) -> list[_Pair] | _Group | tuple[Job, list[int]] | None:
-        """Under the lock: the next forward pass, interactive work first (the single pairs waiting together, or a
-        group), else the next job's next chunk; after a group, a waiting chunk before the next group."""
+        """Under the lock: the next forward pass, interactive work first (the single pairs waiting, together, before
+        any group: a pair is one person waiting, a group may be a 32-label classification), then a group, else the
+        next job's next chunk; after a group, a waiting chunk before the next group."""
         while True:
             if self._closed:
                 return None
-            head = self._pairs[0] if self._pairs else None
-            if isinstance(head, _Pair):
-                pairs = []
-                while self._pairs and isinstance(self._pairs[0], _Pair) and len(pairs) < self.pair_batch_size:
-                    pair = self._pairs.popleft()
-                    if pair.future.set_running_or_notify_cancel():
-                        pairs.append(pair)
+            taken = [item for item in self._pairs if isinstance(item, _Pair)][: self.pair_batch_size]
+            if taken:
+                chosen = set(map(id, taken))
+                self._pairs = deque(item for item in self._pairs if id(item) not in chosen)
+                pairs = [pair for pair in taken if pair.future.set_running_or_notify_cancel()]
                 if pairs:
                     return pairs
                 continue
+            head = self._pairs[0] if self._pairs else None
             if head is not None and not (self._bulk_owed and self._bulk_waiting()):
                 self._pairs.popleft()
                 if head.future.set_running_or_notify_cancel():

@@ -13,7 +13,7 @@ import gradio as gr
 
 from contradiction.serving.access import AccessGuard
 from contradiction.serving.api import PREFIX, build_api
-from contradiction.serving.bounds import BodyLimits, RequestLimits
+from contradiction.serving.bounds import BodyLimits, ReadableJson, RequestLimits
 from contradiction.serving.limits import Limits
 from contradiction.serving.monitoring.monitor import Monitor
 from contradiction.serving.page import PUBLIC_ENDPOINTS
@@ -41,10 +41,11 @@ def launch(
         routes.append(Mount(PREFIX, app=build_api(json_routes, limits, monitor, token=bool(api_token))))
         endpoints = [shape.endpoint for route in json_routes for shape in route.shapes.values()]
         monitor.metrics.declare([*PUBLIC_ENDPOINTS, *endpoints])
-    middleware = [  # outermost first: who may ask, then how much one request may hold, then how many at once
+    middleware = [  # outermost first: who may ask, how much one request may hold, how many at once, what it holds
         Middleware(AccessGuard, token=api_token),
         Middleware(BodyLimits, limits=limits),
         Middleware(RequestLimits, limits=limits),
+        Middleware(ReadableJson, limits=limits),
     ]
     return demo.launch(
         max_file_size=limits.max_upload_bytes,

@@ -10,6 +10,7 @@ tab shows (label and language mix against the training mixes, latency percentile
 from __future__ import annotations
 
 import math
+import re
 import time
 import uuid
 from collections import Counter, deque
@@ -182,7 +183,8 @@ class Monitor:
         self.metrics.latency.labels(endpoint).observe(latency_s)
 
     def error(self, endpoint: str, kind: str) -> None:
-        """An API call that got no prediction: kind "input" (refused) or "model" (failed inside the model)."""
+        """An API call that got no prediction: kind "input" (refused), "model" (failed inside the model) or "busy"
+        (refused: the model's queue was full)."""
         self.metrics.requests.labels(endpoint).inc()
         self.metrics.errors.labels(endpoint, kind).inc()
 
@@ -229,7 +231,7 @@ class Monitor:
             "| --- | --- | --- |",
             *(f"| {label} | {self.training_mix[label]:.1%} | {drift.live[label]:.1%} |" for label in LABELS),
             "",
-            f"Training mix from {self.training_source}. Total variation distance {drift.tvd:.3f} "
+            f"Training mix from {public_source(self.training_source)}. Total variation distance {drift.tvd:.3f} "
             f"(warning above {drift.threshold:.2f}, from {MIN_DRIFT_PREDICTIONS} predictions on).",
             "",
             *self._language_lines(),
@@ -266,7 +268,7 @@ class Monitor:
             return [f"Language drift: none of the last {self.drift_window:,} predictions has a detected language."]
         lines = [
             f"Language drift: the premise languages of the last {drift.n:,} predictions with a detected language "
-            f"are {drift.tvd:.3f} from the training language mix of {reference.source} (warning above "
+            f"are {drift.tvd:.3f} from the training language mix of {public_source(reference.source)} (warning above "
             f"{drift.threshold:.2f}, from {drift.min_n} predictions on)."
         ]
         unknown = sorted(set(drift.live) - reference.known, key=lambda code: -drift.live[code])
@@ -283,6 +285,15 @@ class Monitor:
         change = {c: abs(live.get(c, 0.0) - training.get(c, 0.0)) for c in live.keys() | training.keys()}
         changes = sorted(change, key=lambda c: (-change[c], c))
         return ", ".join(f"{c} {training.get(c, 0.0):.0%} → {live.get(c, 0.0):.0%}" for c in changes[:top])
+
+
+def public_source(source: str) -> str:
+    """Where a training mix comes from as the dashboard says it: the model's file by its name, never its path on the
+    server ("/srv/models/m/data_report.json (train split)": "the model's data_report.json (train split)")."""
+    where, gap, what = source.rpartition(" (")
+    where, what = (where, gap + what) if gap else (source, "")
+    name = re.split(r"[/\\]", where)[-1]
+    return source if name == where else f"the model's {name}{what}"
 
 
 def _format_ms(ms: float) -> str:

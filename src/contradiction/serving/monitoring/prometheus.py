@@ -12,7 +12,7 @@ from contradiction.labels import LABELS
 
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
-ERROR_KINDS = ("input", "model")  # refused with a message; failed inside the model
+ERROR_KINDS = ("input", "model", "busy")  # refused with a message; failed inside the model; the model's queue full
 
 METRIC_LANGUAGE = re.compile(r"[a-z]{2,3}")  # codes that get their own Prometheus series; others count as "other"
 
@@ -27,7 +27,8 @@ class Metrics:
         )
         self.errors = PromCounter(
             "contradiction_errors",
-            "API calls that got no prediction: kind=input (refused with a message) or kind=model (failed inside).",
+            "API calls that got no prediction: kind=input (refused with a message), kind=model (failed inside) or "
+            "kind=busy (refused: the model's queue was full).",
             ["endpoint", "kind"],
             registry=self.registry,
         )
