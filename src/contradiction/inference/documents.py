@@ -246,11 +246,16 @@ class DocumentChecker:
         return self.check_many([document], [claims], [language])[0]
 
     def check_many(
-        self, documents: Sequence[str], claims: Sequence[str], languages: Sequence[str | None] | None = None
+        self,
+        documents: Sequence[str],
+        claims: Sequence[str],
+        languages: Sequence[str | None] | None = None,
+        plans: Sequence[_Plan] | None = None,
     ) -> list[DocumentResult]:
         """Many documents, each with its claims: the windows of all of them in one call of `probabilities`, then
-        one more for the evidence sentences."""
-        plans, blocks = self.window_probabilities(documents, claims, languages)
+        one more for the evidence sentences. `plans`: how each is read, when the caller has planned them already
+        (`plan`, e.g. to count its pairs first)."""
+        plans, blocks = self.window_probabilities(documents, claims, languages, plans)
         decided = [[decide(block, self.thresholds) for block in claim_blocks] for claim_blocks in blocks]
         evidence_premises, evidence_hypotheses, asks = [], [], []
         for p, plan in enumerate(plans):
@@ -297,12 +302,18 @@ class DocumentChecker:
         return results
 
     def window_probabilities(
-        self, documents: Sequence[str], claims: Sequence[str], languages: Sequence[str | None] | None = None
+        self,
+        documents: Sequence[str],
+        claims: Sequence[str],
+        languages: Sequence[str | None] | None = None,
+        plans: Sequence[_Plan] | None = None,
     ) -> tuple[list[_Plan], list[list[np.ndarray]]]:
         """How each document is read (`plan`) and, per document and claim, the probabilities of every window
         (windows, 3), all from one call of `probabilities`."""
         languages = languages or [None] * len(documents)
-        plans = [self.plan(d, c, lang) for d, c, lang in zip(documents, claims, languages, strict=True)]
+        if plans is None:
+            plans = [self.plan(d, c, lang) for d, c, lang in zip(documents, claims, languages, strict=True)]
+        plans = list(plans)
         premises, hypotheses = [], []
         for plan in plans:
             for claim in plan.claims:

@@ -8,7 +8,6 @@ pass, more in chunks between single pairs.
 
 from __future__ import annotations
 
-import copy
 import logging
 import threading
 import time
@@ -75,13 +74,6 @@ holding the GIL (tokens, sentences, windows), so more at once would slow every o
 PLANNING = threading.BoundedSemaphore(PLANNED_AT_ONCE)
 
 
-def as_planned(checker: DocumentChecker, plan: Any) -> DocumentChecker:
-    """A copy of `checker` that reads the document as `plan` says, rather than planning it a second time."""
-    pinned = copy.copy(checker)
-    pinned.plan = lambda *args, **kwargs: plan
-    return pinned
-
-
 class Documents:
     """The handlers of document checks, on the app's `Context`: one `DocumentChecker` whose pairs go through the
     scheduler."""
@@ -106,7 +98,7 @@ class Documents:
                 with PLANNING:
                     plan = self.checker.plan(document, claims, language)
                 self._check_pairs(endpoint, plan)
-                result = as_planned(self.checker, plan).check(document, claims, language)
+                result = self.checker.check_many([document], [claims], [language], plans=[plan])[0]
             except UserError as err:
                 raise context.refuse(endpoint, str(err), 422) from None
         context.monitor.request(endpoint, time.perf_counter() - start)
