@@ -36,6 +36,7 @@ from contradiction.languages import get_detector
 OTHERS = 6
 SETTINGS = (("auto", 2), ("always", 2), ("always", 1), ("always", 3), ("always", None))  # split, max_sentences
 CONTRADICTED = (0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)  # contradiction thresholds tried
+SUPPORTED = (0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85)  # supported thresholds tried
 
 
 def build(validation, seed: int) -> list[dict]:
@@ -103,6 +104,7 @@ def main() -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL, help="a model folder written by train.py")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, help="the first N validation pairs only (a quick look)")
+    parser.add_argument("--default_only", action="store_true", help="only the module's default windows")
     args = parser.parse_args()
 
     folder = Path(args.model)
@@ -136,7 +138,7 @@ def main() -> None:
     def odd(i: int, _doc: dict) -> bool:
         return i % 2 == 1
 
-    for split, most in SETTINGS:
+    for split, most in SETTINGS[:1] if args.default_only else SETTINGS:
         passes = []
 
         def recorded(premises, hypotheses, passes=passes):
@@ -150,12 +152,13 @@ def main() -> None:
         seconds = (time.perf_counter() - start) / len(docs)
         blocks = window_blocks(checker, docs, languages, passes[0])
         assert labels_of(blocks, lambda b: decide(b)[0]) == [LABELS.index(r.label) for r in results]
-        rules = {t: Thresholds(Thresholds().supported, t) for t in CONTRADICTED}
-        sweep = {t: labels_of(blocks, lambda b, rule=rule: decide(b, rule)[0]) for t, rule in rules.items()}
-        tuned = max(CONTRADICTED, key=lambda t: np.mean([sweep[t][i] == gold[i] for i in range(len(docs)) if even[i]]))
+        grid = [(s, t) for s in SUPPORTED for t in CONTRADICTED]
+        rules = {st: Thresholds(*st) for st in grid}
+        sweep = {st: labels_of(blocks, lambda b, rule=rule: decide(b, rule)[0]) for st, rule in rules.items()}
+        tuned = max(grid, key=lambda st: np.mean([sweep[st][i] == gold[i] for i in range(len(docs)) if even[i]]))
         sweeps[split] = {
-            "tuned_on_even_rows": tuned,
-            "accuracy_by_threshold": {str(t): accuracy(sweep[t], docs) for t in CONTRADICTED},
+            "tuned_on_even_rows": {"supported": tuned[0], "contradicted": tuned[1]},
+            "accuracy_by_threshold": {f"{s}/{t}": accuracy(sweep[(s, t)], docs) for s, t in grid},
             "odd_rows_at_tuned": accuracy(sweep[tuned], docs, odd),
             "odd_rows_module_rule": accuracy([LABELS.index(r.label) for r in results], docs, odd),
             "rule_before": accuracy(labels_of(blocks, before), docs),
@@ -200,17 +203,20 @@ def main() -> None:
         ],
     )
     print(
-        "\nthe contradiction threshold on the same windows (accuracy on all documents by T; odd rows at the T best on "
-        "even), and the rule served before:"
+        "\nthe thresholds (supported/contradicted) on the same windows (odd rows at the pair best on the even rows; "
+        "the five best pairs on all documents), and the rule served before:"
     )
     for split, sweep in sweeps.items():
         print(
             f"  {split}: T={sweep['tuned_on_even_rows']}, odd rows {sweep['odd_rows_at_tuned']:.3f} (the module's "
             f"rule {sweep['odd_rows_module_rule']:.3f}; the rule before {sweep['rule_before']:.3f}, odd rows "
             f"{sweep['odd_rows_rule_before']:.3f}); "
-            + ", ".join(f"{t}: {a:.3f}" for t, a in sweep["accuracy_by_threshold"].items())
+            + ", ".join(
+                f"{t}: {a:.3f}" for t, a in sorted(sweep["accuracy_by_threshold"].items(), key=lambda x: -x[1])[:5]
+            )
         )
-    per_language, keys = [], ["plain", "cut", *[f"{s}/{m or 'fit'}" for s, m in SETTINGS]]
+    settings = SETTINGS[:1] if args.default_only else SETTINGS
+    per_language, keys = [], ["plain", "cut", *[f"{s}/{m or 'fit'}" for s, m in settings]]
     for lang in sorted({d["language"] for d in docs}):
         row = {"language": lang, "documents": sum(d["language"] == lang for d in docs)}
         for key, predicted in zip(keys, methods.values(), strict=True):

@@ -21,8 +21,10 @@ and each aggregation scores the rows from them:
   claim makes the document a contradiction); its score for ROC AUC is that window's P(e) - P(c), lowest over claims.
 Per SummEdits domain and for WiCE (supported against the rest): ROC AUC and balanced accuracy on the report half,
 at the one threshold that is best on the choose half (mean of the SummEdits domains' and WiCE's balanced
-accuracy). Then the module's checker as served (`check_many`, its thresholds): the share of each label, and for
-WiCE whether the evidence sentence of a supported claim lies in a gold supporting set. `--speed`: seconds per
+accuracy). Then the module's checker as served (`check_many`: its windows at the model's length, reading the
+probabilities the settings computed), with the module's thresholds and with the supported threshold fitted on the
+choose half: balanced accuracy from its labels, the share of each label, and for WiCE whether the evidence sentence
+of a supported claim lies in a gold supporting set. `--speed`: seconds per
 SummEdits row (median, p95) and for a 7,000-character document with 3 claims, with nothing else on the cores.
 """
 
@@ -42,7 +44,9 @@ from contradiction.inference.documents import (
     CONTRADICTION,
     ENTAILMENT,
     NEUTRAL,
+    WINDOW_SENTENCES,
     DocumentChecker,
+    Thresholds,
     combine,
     split_sentences,
 )
@@ -150,10 +154,58 @@ def evidence_hit(result, spans: list) -> bool:
     return inside > (e.end - e.start) / 2
 
 
-def checker_for(predictor: Predictor, setting: str) -> DocumentChecker:
+class Recorded:
+    """The predictor's probabilities, each pair's kept: the settings' passes fill it, and the checker as served
+    reads its windows from it (computing only the pairs no setting read), so that it costs no second pass."""
+
+    def __init__(self, predictor: Predictor) -> None:
+        self.predictor = predictor
+        self.seen: dict[tuple[int, str, str], np.ndarray] = {}
+
+    def __call__(self, premises: list[str], hypotheses: list[str]) -> np.ndarray:
+        length = self.predictor.max_length
+        keys = [(length, p, h) for p, h in zip(premises, hypotheses, strict=True)]
+        missing = list(dict.fromkeys(k for k in keys if k not in self.seen))
+        if missing:
+            probs = self.predictor.predict_proba([k[1] for k in missing], [k[2] for k in missing])
+            self.seen.update(zip(missing, np.asarray(probs), strict=True))
+        return np.stack([self.seen[k] for k in keys]) if keys else np.zeros((0, 3))
+
+
+def checker_for(predictor: Predictor, setting: str, recorded: Recorded) -> DocumentChecker:
     sentences, length = setting.split("@")
     predictor.max_length = int(length)
-    return DocumentChecker(predictor, split="always", max_sentences=None if sentences == "fit" else int(sentences))
+    return DocumentChecker(
+        predictor, recorded, split="always", max_sentences=None if sentences == "fit" else int(sentences)
+    )
+
+
+def served_setting(length: int) -> str:
+    """The setting name of the module's own windows at the served length (a checker splits only long documents,
+    the settings always: the same windows wherever a document is longer than one window)."""
+    return f"{WINDOW_SENTENCES or 'fit'}@{length}"
+
+
+def served_row(frame: pd.DataFrame, results: list) -> tuple[dict, list[dict]]:
+    """The served checker's answers scored as the settings are (entailment = consistent), its label shares per
+    domain, and for WiCE's supported claims whether the evidence lies in a gold supporting set."""
+    scores = np.array([2 * r.score - 1 for r in results])
+    labels = np.array([r.label == "entailment" for r in results]).astype(int)
+    served = score_rows(frame, scores, labels)
+    shares = []
+    for name in (*DOMAINS, "wice"):
+        picked = [r for r, d in zip(results, frame["domain"], strict=True) if d == name]
+        shares.append(
+            {"domain": name, **{label: float(np.mean([r.label == label for r in picked])) for label in LABELS}}
+        )
+    wice = frame[(frame["set"] == "wice") & (frame["gold"] == 1)]
+    hits = [
+        evidence_hit(results[i], json.loads(spans)) for i, spans in zip(wice.index, wice["gold_spans"], strict=True)
+    ]
+    answered = [h for i, h in zip(wice.index, hits, strict=True) if results[i].label == "entailment"]
+    served["wice_evidence_hit"] = float(np.mean(hits))
+    served["wice_evidence_hit_when_entailed"] = float(np.mean(answered)) if answered else None
+    return served, shares
 
 
 def speed(predictor: Predictor, frame: pd.DataFrame) -> dict:
@@ -195,6 +247,12 @@ def main() -> None:
     parser.add_argument("--wice_rows", type=int, default=349, help="WiCE claims (all 349 by default)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--speed", action="store_true", help="also time the checker as served (idle cores)")
+    parser.add_argument(
+        "--served",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the checker as served (--no-served: only the settings' table)",
+    )
     parser.add_argument("--name", default="real_documents", help="results file name under benchmarks/results")
     args = parser.parse_args()
 
@@ -208,13 +266,12 @@ def main() -> None:
     served_length = predictor.max_length
     documents, claims = frame["document"].tolist(), frame["claim"].tolist()
     languages = ["en"] * len(frame)
-    rows, blocks_by_setting = [], {}
+    rows, recorded = [], Recorded(predictor)
     for setting in args.settings:
-        checker = checker_for(predictor, setting)
+        checker = checker_for(predictor, setting, recorded)
         start = time.perf_counter()
         plans, blocks = checker.window_probabilities(documents, claims, languages)
         seconds = (time.perf_counter() - start) / len(frame)
-        blocks_by_setting[setting] = blocks
         windows = np.array([len(p.window_spans) for p in plans])
         for name, aggregate in AGGREGATIONS.items():
             scores = np.array([aggregate(claim_blocks) for claim_blocks in blocks])
@@ -229,6 +286,8 @@ def main() -> None:
                 f"WiCE BA {row['wice_ba']:.3f} AUC {row['wice_auc']:.3f}",
                 flush=True,
             )
+        # what is measured so far, in case a long run is stopped
+        save(args.name, {"model": str(Path(args.model)), "rows": len(frame), "results": rows, "partial": True})
     columns = [
         "setting",
         "aggregation",
@@ -245,34 +304,30 @@ def main() -> None:
     print()
     print_table(rows, columns)
 
-    # the checker as served: its default windows at the model's length, its thresholds, its labels and evidence
+    # the checker as served (its default windows at the model's length) with the module's thresholds, and with
+    # the supported threshold fitted on the choose half (summac-zs/min at the served setting, as the module decides)
     predictor.max_length = served_length
-    checker = DocumentChecker(predictor)
-    results = checker.check_many(documents, claims, languages)
-    scores = np.array([2 * r.score - 1 for r in results])
-    labels = np.array([r.label == "entailment" for r in results]).astype(int)
-    served = {
-        "setting": f"served ({checker.max_sentences or 'fit'}@{served_length})",
-        "aggregation": "module",
-        **score_rows(frame, scores, labels),
-    }
-    shares = []
-    for name in (*DOMAINS, "wice"):
-        picked = [r for r, d in zip(results, frame["domain"], strict=True) if d == name]
-        shares.append(
-            {"domain": name, **{label: float(np.mean([r.label == label for r in picked])) for label in LABELS}}
-        )
-    wice = frame[(frame["set"] == "wice") & (frame["gold"] == 1)]
-    hits = [
-        evidence_hit(results[i], json.loads(spans)) for i, spans in zip(wice.index, wice["gold_spans"], strict=True)
-    ]
-    answered = [h for i, h in zip(wice.index, hits, strict=True) if results[i].label == "entailment"]
-    served["wice_evidence_hit"] = float(np.mean(hits))
-    served["wice_evidence_hit_when_entailed"] = float(np.mean(answered)) if answered else None
-    print("\nthe checker as served (its thresholds):")
-    print_table([served], columns[:2] + columns[3:-2] + ["wice_evidence_hit", "wice_evidence_hit_when_entailed"])
-    print()
-    print_table(shares, ["domain", *LABELS])
+    served_rows, shares = [], {}
+    setting = served_setting(served_length)
+    fitted = [r["threshold"] for r in rows if r["aggregation"] == "summac-zs/min" and r["setting"] == setting]
+    candidates = {"module": Thresholds()} if args.served else {}
+    if fitted and args.served:
+        candidates["fitted"] = Thresholds(supported=round((1 + fitted[0]) / 2, 4))
+    for name, thresholds in candidates.items():
+        checker = DocumentChecker(predictor, recorded, thresholds=thresholds)
+        results = checker.check_many(documents, claims, languages)
+        served, label_shares = served_row(frame, results)
+        served["setting"] = f"served ({checker.max_sentences or 'fit'}@{served_length})"
+        served["aggregation"] = f"{name} (supported {thresholds.supported}, contradicted {thresholds.contradicted})"
+        served_rows.append(served)
+        shares[name] = label_shares
+    if served_rows:
+        print("\nthe checker as served:")
+        columns = columns[:2] + columns[3:-2] + ["wice_evidence_hit", "wice_evidence_hit_when_entailed"]
+        print_table(served_rows, columns)
+    for name, label_shares in shares.items():
+        print(f"\nlabel shares, {name} thresholds:")
+        print_table(label_shares, ["domain", *LABELS])
     timing = speed(predictor, frame) if args.speed else None
     if timing:
         print("\nspeed as served:", json.dumps(timing))
@@ -282,7 +337,7 @@ def main() -> None:
             "model": str(Path(args.model)),
             "rows": len(frame),
             "results": rows,
-            "served": served,
+            "served": served_rows,
             "label_shares": shares,
             "speed": timing,
         },
